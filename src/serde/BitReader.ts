@@ -1,6 +1,7 @@
 import { DecodeError } from './DecodeError.js';
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: keep a leading U+FEFF as part of the string instead of silently stripping it
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const scratch = new DataView(new ArrayBuffer(8));
 
 /**
@@ -105,9 +106,29 @@ export class BitReader {
     throw new DecodeError('overflow', 'varuint longer than 8 groups');
   }
 
+  /** Inverse of {@link BitWriter.writeVarInt}; the same group limit and minimality rules as varuint. */
   readVarInt(): number {
-    const zz = this.readVarUint();
-    return zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2;
+    const first = this.readBits(8);
+    const sign = first & 1;
+    let m = (first & 0x7f) >>> 1;
+    if ((first & 0x80) !== 0) {
+      let scale = 0x40;
+      let done = false;
+      for (let group = 1; group < 8; group++) {
+        const byte = this.readBits(8);
+        m += (byte & 0x7f) * scale;
+        if ((byte & 0x80) === 0) {
+          if (byte === 0) throw new DecodeError('invalid', 'non-minimal varint');
+          done = true;
+          break;
+        }
+        scale *= 0x80;
+      }
+      if (!done) throw new DecodeError('overflow', 'varint longer than 8 groups');
+    }
+    // m ≥ 2^53 cannot be held exactly; -(m + 1) must stay ≥ -(2^53 - 1)
+    if (m > Number.MAX_SAFE_INTEGER - sign) throw new DecodeError('overflow', 'varint beyond ±(2^53 - 1)');
+    return sign === 1 ? -m - 1 : m;
   }
 
   readF32(): number {
@@ -127,7 +148,8 @@ export class BitReader {
     const q = this.readBits(bits);
     const steps = 2 ** bits - 1;
     if (q > steps) throw new DecodeError('out-of-range', 'quantised value above range');
-    return min + (q / steps) * (max - min);
+    // min + 1 * (max - min) can round past max (e.g. -0.1..0.2); keep results inside the range
+    return Math.min(max, min + (q / steps) * (max - min));
   }
 
   /** `length` raw bytes (checked against what remains before allocating). */
@@ -168,8 +190,13 @@ export class BitReader {
 
   /** Throw unless everything but zero padding of the last byte was consumed. */
   expectEnd(): void {
-    if (this.bitEnd - this.bitPos >= 8) {
-      throw new DecodeError('trailing', `${(this.bitEnd - this.bitPos) >>> 3} unread bytes`);
+    const left = this.bitEnd - this.bitPos;
+    if (left >= 8) {
+      throw new DecodeError('trailing', `${left >>> 3} unread bytes`);
+    }
+    // the writer pads with zeros; anything else would give one message two encodings
+    if (left > 0 && this.buf[this.bitPos >>> 3] >>> (this.bitPos & 7) !== 0) {
+      throw new DecodeError('invalid', 'non-zero padding bits');
     }
   }
 }

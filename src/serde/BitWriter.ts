@@ -107,13 +107,29 @@ export class BitWriter {
     this.writeBits(v, 8);
   }
 
-  /** Zigzag-encoded signed varint: small magnitudes of either sign stay short. */
+  /**
+   * Zigzag-encoded signed varint, ±(2^53 - 1): small magnitudes of either sign stay short.
+   * The zigzag value is `2 * m + sign` (m = v for v ≥ 0, -v - 1 for v < 0), written as a
+   * varuint. It reaches 2^54 - 2, past what a double holds exactly, so it is never formed as
+   * one number: the first group carries the sign bit and m's low 6 bits, the rest of m follows
+   * as ordinary 7-bit groups. The bytes are the same as the varuint of the zigzag value.
+   */
   writeVarInt(value: number): void {
     checkInt(value, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'varint');
-    // zigzag without 32-bit overflow: 0,-1,1,-2,… → 0,1,2,3,…
-    const zz = value >= 0 ? value * 2 : -value * 2 - 1;
-    if (zz > Number.MAX_SAFE_INTEGER) throw new EncodeError(`varint ${value} out of range`);
-    this.writeVarUint(zz);
+    const sign = value < 0 ? 1 : 0;
+    const m = sign === 1 ? -value - 1 : value;
+    const first = sign | ((m % 0x40) * 2);
+    let rest = Math.floor(m / 0x40);
+    if (rest === 0) {
+      this.writeBits(first, 8);
+      return;
+    }
+    this.writeBits(first | 0x80, 8);
+    while (rest >= 0x80) {
+      this.writeBits((rest % 0x80) | 0x80, 8);
+      rest = Math.floor(rest / 0x80);
+    }
+    this.writeBits(rest, 8);
   }
 
   writeF32(value: number): void {

@@ -21,7 +21,8 @@ export interface PropType<T> {
 /** The TypeScript type a {@link PropType} carries. */
 export type ValueOf<P> = P extends PropType<infer T> ? T : never;
 
-const same = <T>(a: T, b: T): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
+// Object.is: NaN equals NaN, and 0 differs from -0 (f32/f64 encode them differently)
+const same = <T>(a: T, b: T): boolean => Object.is(a, b);
 const ident = <T>(v: T): T => v;
 
 function prim<T>(
@@ -44,7 +45,9 @@ export interface QuantizedOptions {
 function quantized(opts: QuantizedOptions): PropType<number> {
   const { min, max, bits } = opts;
   if (!(Number.isInteger(bits) && bits >= 1 && bits <= 32)) throw new EncodeError('quantized bits must be 1..32');
-  if (!(Number.isFinite(min) && Number.isFinite(max) && max > min)) throw new EncodeError('quantized needs min < max');
+  if (!(Number.isFinite(min) && Number.isFinite(max) && max > min && Number.isFinite(max - min))) {
+    throw new EncodeError('quantized needs finite min < max');
+  }
   return prim(
     `q(${min},${max},${bits})`,
     min,
