@@ -1,0 +1,272 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { browserWebSocketClient, type WebSocketConstructor } from './BrowserWebSocketTransport.js';
+import type { DatagramClientSocket, DatagramServerSocket } from './types.js';
+import { type WebSocketServerOptions, websocketClient, websocketServer } from './WebSocketTransport.js';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((f) => f()));
+});
+
+async function listen(options: WebSocketServerOptions = {}): Promise<DatagramServerSocket> {
+  const server = await websocketServer({ port: 0, ...options }).listen();
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function connect(server: DatagramServerSocket): Promise<DatagramClientSocket> {
+  const client = await websocketClient(server.address).connect();
+  cleanups.push(() => client.close());
+  return client;
+}
+
+/** A raw `ws` client, for sending what our transport never would. */
+async function rawClient(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => {});
+  cleanups.push(() => ws.terminate());
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('close', reject);
+  });
+  return ws;
+}
+
+function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      if (condition()) resolve();
+      else if (Date.now() - start > timeoutMs) reject(new Error('waitFor: timed out'));
+      else setTimeout(poll, 2);
+    };
+    poll();
+  });
+}
+
+function echo(server: DatagramServerSocket): void {
+  server.onDatagram = (peer, data) => server.send(peer, data);
+}
+
+describe('WebSocketTransport (Node)', () => {
+  it('listens on 127.0.0.1 with a URL and echoes a round trip', async () => {
+    const server = await listen({ path: '/baton' });
+    expect(server.address.transport).toBe('websocket');
+    expect(server.address.url).toBe(`ws://127.0.0.1:${server.address.port}/baton`);
+    expect(server.maxDatagramSize).toBe(65536);
+    const peers: string[] = [];
+    server.onDatagram = (peer, data) => {
+      peers.push(peer);
+      server.send(peer, data);
+    };
+    const client = await connect(server);
+    const reply = new Promise<Uint8Array>((resolve) => {
+      client.onDatagram = resolve;
+    });
+    const buf = Uint8Array.from([5, 6, 7]);
+    client.send(buf);
+    buf.fill(0);
+    const got = await reply;
+    expect(Buffer.isBuffer(got)).toBe(false);
+    expect([...got]).toEqual([5, 6, 7]);
+    expect(peers).toEqual(['ws#1']);
+    // The path is enforced.
+    await expect(websocketClient(`ws://127.0.0.1:${server.address.port}/other`).connect()).rejects.toThrow();
+  });
+
+  it('carries many datagrams in order', async () => {
+    const server = await listen();
+    echo(server);
+    const client = await connect(server);
+    const got: number[] = [];
+    client.onDatagram = (data) => got.push(new DataView(data.buffer, data.byteOffset).getUint32(0));
+    const out = new Uint8Array(4);
+    for (let i = 0; i < 2000; i++) {
+      new DataView(out.buffer).setUint32(0, i); // reused buffer: send must have copied
+      client.send(out);
+    }
+    await waitFor(() => got.length === 2000);
+    expect(got).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+  });
+
+  it('reports a peer that closes, but not one the server disconnects', async () => {
+    const server = await listen();
+    const closedPeers: string[] = [];
+    server.onPeerClosed = (peer) => closedPeers.push(peer);
+    const seen: string[] = [];
+    server.onDatagram = (peer) => seen.push(peer);
+    const a = await connect(server);
+    const b = await connect(server);
+    a.send(new Uint8Array(1));
+    b.send(new Uint8Array(1));
+    await waitFor(() => seen.length === 2);
+    const peerA = seen[0];
+    const peerB = seen[1];
+    await a.close();
+    await waitFor(() => closedPeers.length === 1);
+    expect(closedPeers).toEqual([peerA]);
+
+    let reason = '';
+    b.onClosed = (r) => {
+      reason = r;
+    };
+    server.disconnectPeer(peerB);
+    await waitFor(() => reason !== '');
+    expect(reason).toContain('1000');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(closedPeers).toEqual([peerA]);
+    server.send(peerB, new Uint8Array(1));
+    expect(server.stats?.droppedUnroutable).toBe(1);
+  });
+
+  it('close() tells clients, releases the port and is idempotent', async () => {
+    const server = await websocketServer({ port: 0 }).listen();
+    const port = server.address.port;
+    const client = await websocketClient(server.address.url!).connect();
+    let reason = '';
+    client.onClosed = (r) => {
+      reason = r;
+    };
+    await Promise.all([server.close(), server.close()]);
+    await waitFor(() => reason !== '');
+    expect(reason).toContain('1001');
+    const again = await listen({ port });
+    expect(again.address.port).toBe(port);
+    await expect(websocketServer({ port }).listen()).rejects.toThrow(/EADDRINUSE/);
+    await client.close(); // already closed: resolves
+    client.send(new Uint8Array(1));
+    expect(client.stats?.droppedUnroutable).toBe(1);
+  });
+
+  it('is harmless: unknown peers, text frames, oversize messages, refused connects', async () => {
+    const server = await listen({ maxPayload: 1024 });
+    const peers: string[] = [];
+    server.onDatagram = (peer, data) => {
+      peers.push(peer);
+      server.send(peer, data);
+    };
+    const closedPeers: string[] = [];
+    server.onPeerClosed = (peer) => closedPeers.push(peer);
+    server.send('ws#999', new Uint8Array(1));
+    server.send('garbage', new Uint8Array(1));
+    server.disconnectPeer('ws#999');
+    expect(server.stats?.droppedUnroutable).toBe(2);
+
+    const raw = await rawClient(server.address.url!);
+    const replies: Buffer[] = [];
+    raw.on('message', (data) => replies.push(data as Buffer));
+    raw.send('hello, I am text');
+    raw.send(Buffer.from([1, 2]));
+    await waitFor(() => replies.length === 1);
+    expect([...replies[0]]).toEqual([1, 2]);
+    expect(server.stats?.droppedInvalid).toBe(1);
+
+    // Over maxPayload: `ws` closes that socket (1009); the server keeps serving others.
+    const rawClosed = new Promise<number>((resolve) => raw.once('close', resolve));
+    raw.send(Buffer.alloc(2000));
+    expect(await rawClosed).toBe(1009);
+    await waitFor(() => closedPeers.length === 1);
+
+    const client = await connect(server);
+    expect(client.maxDatagramSize).toBe(65536);
+    client.send(new Uint8Array(70_000)); // over the client's own limit: dropped locally
+    expect(client.stats?.droppedOversize).toBe(1);
+    const reply = new Promise<Uint8Array>((resolve) => {
+      client.onDatagram = resolve;
+    });
+    client.send(Uint8Array.from([3]));
+    expect([...(await reply)]).toEqual([3]);
+    expect(peers).toEqual(['ws#1', 'ws#2']);
+    server.send('ws#2', new Uint8Array(2000)); // oversize for the server: dropped, counted
+    expect(server.stats?.droppedOversize).toBe(1);
+
+    const gone = await websocketServer({ port: 0 }).listen();
+    const goneUrl = gone.address.url!;
+    await gone.close();
+    await expect(websocketClient(goneUrl).connect()).rejects.toThrow();
+    await expect(websocketClient('not a url').connect()).rejects.toThrow();
+  });
+
+  it('hands over datagrams and a close that arrive before the handlers are set', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => new Promise((r) => wss.close(r)));
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (ws) => {
+      for (let i = 0; i < 3; i++) ws.send(Buffer.from([i]));
+      ws.close(4000, 'bye');
+    });
+    const client = await websocketClient(
+      `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`,
+    ).connect();
+    cleanups.push(() => client.close());
+    await new Promise((r) => setTimeout(r, 30)); // everything has arrived by now
+    const events: string[] = [];
+    client.onClosed = (reason) => events.push(reason);
+    client.onDatagram = (data) => events.push(`d${data[0]}`);
+    await waitFor(() => events.length === 4);
+    expect(events).toEqual(['d0', 'd1', 'd2', 'websocket closed (4000: bye)']);
+  });
+
+  it('limits peers when asked', async () => {
+    const server = await listen({ maxPeers: 1 });
+    await connect(server);
+    const second = await connect(server);
+    const reason = await new Promise<string>((resolve) => {
+      second.onClosed = resolve;
+    });
+    expect(reason).toContain('1013');
+  });
+});
+
+describe('browserWebSocketClient (with the ws constructor standing in for the global)', () => {
+  const Ctor = WebSocket as unknown as WebSocketConstructor;
+
+  it('round trips against the Node server and reports the close', async () => {
+    const server = await listen();
+    echo(server);
+    const client = await browserWebSocketClient(server.address, { WebSocket: Ctor }).connect();
+    cleanups.push(() => client.close());
+    const reply = new Promise<Uint8Array>((resolve) => {
+      client.onDatagram = resolve;
+    });
+    client.send(Uint8Array.from([9, 8, 7]));
+    expect([...(await reply)]).toEqual([9, 8, 7]);
+    const closed = new Promise<string>((resolve) => {
+      client.onClosed = resolve;
+    });
+    await server.close();
+    expect(await closed).toContain('1001');
+  });
+
+  it('ignores text frames and fails to connect cleanly', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => new Promise((r) => wss.close(r)));
+    await new Promise((r) => wss.once('listening', r));
+    const port = (wss.address() as { port: number }).port;
+    wss.on('connection', (ws) => {
+      ws.send('text is not a datagram');
+      ws.send(Buffer.from([42]));
+      cleanups.unshift(() => ws.terminate());
+    });
+    const client = await browserWebSocketClient(`ws://127.0.0.1:${port}/`, { WebSocket: Ctor }).connect();
+    cleanups.push(() => client.close());
+    const got = await new Promise<Uint8Array>((resolve) => {
+      client.onDatagram = resolve;
+    });
+    expect([...got]).toEqual([42]);
+    expect(client.stats?.droppedInvalid).toBe(1);
+
+    const gone = await websocketServer({ port: 0 }).listen();
+    await gone.close();
+    await expect(browserWebSocketClient(gone.address, { WebSocket: Ctor }).connect()).rejects.toThrow();
+  });
+
+  it('rejects without a global WebSocket on Node 20', async () => {
+    if ('WebSocket' in globalThis) return; // newer Node has one
+    await expect(browserWebSocketClient('ws://127.0.0.1:1/').connect()).rejects.toThrow(
+      /no global WebSocket/,
+    );
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * Pieces shared by the Node and browser WebSocket transports. Browser-safe.
+ */
+import type { TransportAddress } from './types.js';
+
+/** Default largest message (one datagram) a WebSocket transport accepts: 64 KiB. */
+export const WS_DEFAULT_MAX_PAYLOAD = 65536;
+
+/** Default bound on bytes queued in one socket before `send` starts dropping datagrams. */
+export const WS_DEFAULT_MAX_BUFFERED = 1024 * 1024;
+
+/** Close code a server uses when it shuts down (RFC 6455 "going away"). */
+export const WS_CLOSE_GOING_AWAY = 1001;
+
+/** Close code of a normal close. */
+export const WS_CLOSE_NORMAL = 1000;
+
+/** Builds `ws://host:port/path`, bracketing IPv6 literals. */
+export function websocketUrl(host: string, port: number, path = '/', secure = false): string {
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const p = path.startsWith('/') ? path : `/${path}`;
+  return `${secure ? 'wss' : 'ws'}://${h}:${port}${p}`;
+}
+
+/** The URL to dial: a URL string as is, a `TransportAddress` by its `url` or host/port. */
+export function resolveWebSocketUrl(address: TransportAddress | string): string {
+  if (typeof address === 'string') return address;
+  if (address.url) return address.url;
+  return websocketUrl(address.host, address.port);
+}
+
+/** A readable close reason for `onClosed`. */
+export function describeClose(code: number, reason: string): string {
+  return reason ? `websocket closed (${code}: ${reason})` : `websocket closed (${code})`;
+}
