@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ const forbidden = [/^node:/, /^ws$/, /^(fs|net|dgram|tls|crypto|os|path|events|c
 function importsOf(file: string): string[] {
   const src = readFileSync(file, 'utf8');
   const specs: string[] = [];
-  const re = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g;
+  const re =
+    /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g;
   for (let m = re.exec(src); m; m = re.exec(src)) specs.push(m[1] ?? m[2] ?? m[3]);
   return specs;
 }

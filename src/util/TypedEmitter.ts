@@ -3,6 +3,7 @@
  * import `node:events`). A listener that throws does not stop the others; the error is
  * reported to `onListenerError` (default: console.error) so game code cannot break the stack.
  */
+// biome-ignore lint/suspicious/noExplicitAny: listener parameter lists are declared per event by the user
 export type EventMap = Record<string, (...args: any[]) => void>;
 
 export class TypedEmitter<E extends EventMap> {
