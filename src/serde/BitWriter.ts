@@ -132,12 +132,24 @@ export class BitWriter {
     this.writeBits(rest, 8);
   }
 
+  /** IEEE 754 binary32, little-endian bit pattern. Every NaN is written as 0x7fc00000. */
   writeF32(value: number): void {
+    // the NaN bit pattern a DataView stores is engine-defined; pin it so bytes match across engines
+    if (Number.isNaN(value)) {
+      this.writeBits(0x7fc00000, 32);
+      return;
+    }
     scratch.setFloat32(0, value, true);
     this.writeBits(scratch.getUint32(0, true), 32);
   }
 
+  /** IEEE 754 binary64, little-endian (low word first). Every NaN is written as 0x7ff8000000000000. */
   writeF64(value: number): void {
+    if (Number.isNaN(value)) {
+      this.writeBits(0, 32);
+      this.writeBits(0x7ff80000, 32);
+      return;
+    }
     scratch.setFloat64(0, value, true);
     this.writeBits(scratch.getUint32(0, true), 32);
     this.writeBits(scratch.getUint32(4, true), 32);

@@ -44,7 +44,8 @@ export interface QuantizedOptions {
 
 function quantized(opts: QuantizedOptions): PropType<number> {
   const { min, max, bits } = opts;
-  if (!(Number.isInteger(bits) && bits >= 1 && bits <= 32)) throw new EncodeError('quantized bits must be 1..32');
+  if (!(Number.isInteger(bits) && bits >= 1 && bits <= 32))
+    throw new EncodeError('quantized bits must be 1..32');
   if (!(Number.isFinite(min) && Number.isFinite(max) && max > min && Number.isFinite(max - min))) {
     throw new EncodeError('quantized needs finite min < max');
   }
