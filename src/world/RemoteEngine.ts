@@ -1,0 +1,269 @@
+import { AuthChannel, type AuthOp } from './AuthChannel.js';
+import type { ComponentKind } from './ComponentRegistry.js';
+import type { Entity } from './Entity.js';
+import { WorldError } from './errors.js';
+import { CmdType, type DecodedComponent, type InCommand } from './frame.js';
+import type { RemoteEntity } from './ids.js';
+import { unwrapSeq } from './wrap.js';
+
+/**
+ * The receiving side of replication on one connection: entities the *peer* authors.
+ *
+ * Commands arrive on an unordered stream (lost, duplicated, reordered). The engine
+ * 1. drops duplicates by exact command id (a received-up-to watermark plus the set above it),
+ * 2. rebuilds causal order per entity ({@link RemoteEntityChannel}: Despawned/Spawned with a
+ *    spawn epoch) and per component ({@link RemoteComponentChannel}: inserted or not): a command
+ *    that is legal in the current state and newer than the last applied one is applied; one that
+ *    is newer but not yet legal waits for its predecessor; an older one is stale and dropped.
+ *    Because each channel's state alternates, the newest command always ends up applied, so the
+ *    final state equals the sender's whatever order things arrived in.
+ */
+
+/** A received command with its exact id and the (exact) index of the frame that brought it. */
+export interface InCmd {
+  id: number;
+  frame: number;
+  cmd: InCommand;
+}
+
+/** What applying remote commands does to the local world (ServerWorld / ClientWorld). */
+export interface RemoteSink {
+  spawn(ch: RemoteEntityChannel, comps: DecodedComponent[], frame: number): Entity;
+  despawn(ch: RemoteEntityChannel, e: Entity): void;
+  insert(ch: RemoteEntityChannel, e: Entity, comp: DecodedComponent, frame: number): void;
+  remove(ch: RemoteEntityChannel, e: Entity, kind: ComponentKind): void;
+  publicity(ch: RemoteEntityChannel, e: Entity, op: AuthOp): void;
+}
+
+/** Receiver state of one component of one remote entity. */
+export class RemoteComponentChannel {
+  inserted = false;
+  /** Id of the last applied insert/remove (or the spawn that brought it). */
+  lastId: number;
+  /** Per property: exact index of the newest frame whose value was applied (older ones lose). */
+  frames: number[] = [];
+
+  constructor(lastId: number) {
+    this.lastId = lastId;
+  }
+}
+
+type Verdict = 'apply' | 'buffer' | 'stale';
+
+/** Most commands one entity may hold waiting for a predecessor. */
+export const ENTITY_BUFFER_LIMIT = 256;
+
+/** Receiver state of one remote entity id. */
+export class RemoteEntityChannel {
+  spawned = false;
+  /** Id of the spawn that started the current life (-1: never). */
+  epoch = -1;
+  /** Id of the last applied spawn or despawn. */
+  lastId = -1;
+  entity: Entity | null = null;
+  readonly comps = new Map<number, RemoteComponentChannel>();
+  auth: AuthChannel | null = null;
+  readonly pending: InCmd[] = [];
+
+  constructor(readonly remoteId: RemoteEntity) {}
+
+  /** Whether the entity has component `kind` applied. */
+  hasComponent(kind: number): boolean {
+    return this.comps.get(kind)?.inserted === true;
+  }
+
+  private verdict(c: InCmd): Verdict {
+    const id = c.id;
+    switch (c.cmd.type) {
+      case CmdType.Spawn:
+        if (!this.spawned) return id > this.lastId ? 'apply' : 'stale';
+        return id > this.epoch ? 'buffer' : 'stale';
+      case CmdType.Despawn:
+        if (this.spawned) return id > this.epoch ? 'apply' : 'stale';
+        return id > this.lastId ? 'buffer' : 'stale';
+      case CmdType.Insert:
+      case CmdType.Remove: {
+        if (!this.spawned) return id > this.lastId ? 'buffer' : 'stale';
+        if (id < this.epoch) return 'stale';
+        const kind = c.cmd.type === CmdType.Insert ? c.cmd.component!.kind : c.cmd.kind!;
+        const cc = this.comps.get(kind.index);
+        if (cc && id <= cc.lastId) return 'stale';
+        const inserted = cc?.inserted === true;
+        return (c.cmd.type === CmdType.Insert) !== inserted ? 'apply' : 'buffer';
+      }
+      default:
+        // publicity: ordering inside the life is the AuthChannel's job
+        if (!this.spawned) return id > this.lastId ? 'buffer' : 'stale';
+        return id < this.epoch ? 'stale' : 'apply';
+    }
+  }
+
+  /** Offer a command; applies it (and whatever it releases) or buffers it. */
+  offer(c: InCmd, sink: RemoteSink): void {
+    const v = this.verdict(c);
+    if (v === 'stale') return;
+    if (v === 'buffer') {
+      if (this.pending.length >= ENTITY_BUFFER_LIMIT) {
+        throw new WorldError('limit', `entity ${this.remoteId}: too many commands waiting`, true);
+      }
+      let i = this.pending.length;
+      while (i > 0 && this.pending[i - 1].id > c.id) i--;
+      this.pending.splice(i, 0, c);
+      return;
+    }
+    this.apply(c, sink);
+    this.drain(sink);
+  }
+
+  private drain(sink: RemoteSink): void {
+    let i = 0;
+    while (i < this.pending.length) {
+      const c = this.pending[i];
+      const v = this.verdict(c);
+      if (v === 'buffer') {
+        i++;
+        continue;
+      }
+      this.pending.splice(i, 1);
+      if (v === 'apply') {
+        this.apply(c, sink);
+        i = 0; // the state changed: earlier waiters may now be legal
+      }
+    }
+  }
+
+  private apply(c: InCmd, sink: RemoteSink): void {
+    const cmd = c.cmd;
+    switch (cmd.type) {
+      case CmdType.Spawn: {
+        this.spawned = true;
+        this.epoch = c.id;
+        this.lastId = c.id;
+        this.comps.clear();
+        for (const comp of cmd.components!) {
+          const cc = new RemoteComponentChannel(c.id);
+          cc.inserted = true;
+          cc.frames = new Array(comp.kind.propCount).fill(c.frame);
+          this.comps.set(comp.kind.index, cc);
+        }
+        this.auth = new AuthChannel(c.id);
+        this.entity = sink.spawn(this, cmd.components!, c.frame);
+        return;
+      }
+      case CmdType.Despawn: {
+        this.spawned = false;
+        this.lastId = c.id;
+        this.comps.clear();
+        this.auth = null;
+        const e = this.entity;
+        this.entity = null;
+        if (e) sink.despawn(this, e);
+        return;
+      }
+      case CmdType.Insert: {
+        const comp = cmd.component!;
+        let cc = this.comps.get(comp.kind.index);
+        if (!cc) {
+          cc = new RemoteComponentChannel(c.id);
+          this.comps.set(comp.kind.index, cc);
+        }
+        cc.inserted = true;
+        cc.lastId = c.id;
+        cc.frames = new Array(comp.kind.propCount).fill(c.frame);
+        if (this.entity) sink.insert(this, this.entity, comp, c.frame);
+        return;
+      }
+      case CmdType.Remove: {
+        const cc = this.comps.get(cmd.kind!.index);
+        if (cc) {
+          cc.inserted = false;
+          cc.lastId = c.id;
+        }
+        if (this.entity) sink.remove(this, this.entity, cmd.kind!);
+        return;
+      }
+      default: {
+        const op: AuthOp = cmd.type === CmdType.Publish ? 'publish' : 'unpublish';
+        try {
+          this.auth?.offer(c.id, op, (applied) => {
+            if (this.entity) sink.publicity(this, this.entity, applied);
+          });
+        } catch {
+          throw new WorldError('limit', `entity ${this.remoteId}: too many publicity commands waiting`, true);
+        }
+      }
+    }
+  }
+}
+
+/** Largest number of remote entity channels one peer may make us hold. */
+export const REMOTE_ENTITY_LIMIT = 1 << 20;
+
+export class RemoteEngine {
+  readonly channels = new Map<RemoteEntity, RemoteEntityChannel>();
+  /** Every command id ≤ this has been received (exact ids). */
+  private recvUpTo = -1;
+  private readonly recvAbove = new Set<number>();
+  /** Despawned channels to drop once nothing older can still arrive. */
+  private readonly retireCandidates: RemoteEntityChannel[] = [];
+  duplicates = 0;
+
+  constructor(private readonly sink: RemoteSink) {}
+
+  get receivedUpTo(): number {
+    return this.recvUpTo;
+  }
+
+  /** Unwrap a wire command id; returns -1 for a duplicate (already received). */
+  accept(wireId: number): number {
+    const id = unwrapSeq(wireId, this.recvUpTo + 1);
+    if (id <= this.recvUpTo || this.recvAbove.has(id)) {
+      this.duplicates++;
+      return -1;
+    }
+    if (id === this.recvUpTo + 1) {
+      this.recvUpTo = id;
+      while (this.recvAbove.delete(this.recvUpTo + 1)) this.recvUpTo++;
+    } else {
+      this.recvAbove.add(id);
+    }
+    return id;
+  }
+
+  /** Route one new (non-duplicate) command to its entity channel. */
+  handle(c: InCmd): void {
+    let ch = this.channels.get(c.cmd.entity);
+    if (!ch) {
+      if (this.channels.size >= REMOTE_ENTITY_LIMIT)
+        throw new WorldError('limit', 'too many remote entities', true);
+      ch = new RemoteEntityChannel(c.cmd.entity);
+      this.channels.set(c.cmd.entity, ch);
+    }
+    const wasSpawned = ch.spawned;
+    ch.offer(c, this.sink);
+    if (wasSpawned && !ch.spawned) this.retireCandidates.push(ch);
+  }
+
+  /**
+   * Forget despawned channels once every command up to their despawn has been received: any
+   * command for that id arriving later is newer and starts a new life, so nothing is lost.
+   */
+  retire(): void {
+    for (let i = 0; i < this.retireCandidates.length; i++) {
+      const ch = this.retireCandidates[i];
+      if (ch.spawned) {
+        this.retireCandidates.splice(i--, 1);
+      } else if (ch.pending.length === 0 && this.recvUpTo >= ch.lastId) {
+        if (this.channels.get(ch.remoteId) === ch) this.channels.delete(ch.remoteId);
+        this.retireCandidates.splice(i--, 1);
+      }
+    }
+  }
+
+  /** Total commands waiting for predecessors (diagnostics). */
+  bufferedCount(): number {
+    let n = 0;
+    for (const ch of this.channels.values()) n += ch.pending.length;
+    return n;
+  }
+}

@@ -1,0 +1,796 @@
+import { BitReader } from '../serde/BitReader.js';
+import { BitWriter } from '../serde/BitWriter.js';
+import { DecodeError } from '../serde/DecodeError.js';
+import type { WorldFramePipe } from '../session/SessionPipe.js';
+import type { Clock } from '../util/Clock.js';
+import type { AuthOp } from './AuthChannel.js';
+import type { ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
+import { measureBits } from './ComponentRegistry.js';
+import type { ComponentInstance, Entity } from './Entity.js';
+import { WorldError } from './errors.js';
+import {
+  CMD_TYPE_BITS,
+  CmdType,
+  type DecodedComponent,
+  decodeFrame,
+  FRAME_HEADER_BITS,
+  FRAME_TRAILER_BITS,
+  type RefWire,
+  refWireBits,
+  varUintBits,
+  writeFrameHeader,
+  writeRefWire,
+} from './frame.js';
+import {
+  COMMAND_WINDOW,
+  HostComponentRecord,
+  HostEngine,
+  type HostEngineOwner,
+  type HostEntityChannel,
+  type OutCommand,
+} from './HostEngine.js';
+import type { GlobalEntity, RemoteEntity } from './ids.js';
+import { LocalEntityMap } from './LocalEntityMap.js';
+import { RemoteEngine, type RemoteEntityChannel, type RemoteSink } from './RemoteEngine.js';
+import { SentLog } from './SentLog.js';
+import { seqDiff, unwrapSeq } from './wrap.js';
+
+/** What a connection does to its world when the peer's entities change. */
+export interface WorldSink {
+  /** A peer-authored entity appeared (values already resolved). May throw a fatal WorldError. */
+  remoteSpawn(conn: WorldConnection, comps: { kind: ComponentKind; values: unknown[] }[]): Entity;
+  remoteDespawn(conn: WorldConnection, e: Entity): void;
+  remoteInsert(conn: WorldConnection, e: Entity, kind: ComponentKind, values: unknown[]): void;
+  remoteRemove(conn: WorldConnection, e: Entity, kind: ComponentKind): void;
+  remotePublicity(conn: WorldConnection, e: Entity, op: AuthOp): void;
+  /** Properties (bits) of a peer-authored component changed (values already set). */
+  remoteUpdated(conn: WorldConnection, e: Entity, kind: ComponentKind, changed: number): void;
+}
+
+/** Tuning of one connection's sending. */
+export interface WorldConnectionOptions {
+  /** Bytes of world frames one step may send to this peer (default 16 × maxWorldFrameBytes). */
+  bytesPerStep?: number;
+  /** Floor of the resend / loss timeout in ms (default 10); the timeout is max(floor, 1.5 × RTT). */
+  minResendMs?: number;
+}
+
+/** Counters a connection keeps (for metrics and tests). */
+export interface WorldConnectionStats {
+  framesSent: number;
+  bytesSent: number;
+  framesReceived: number;
+  duplicateFrames: number;
+  malformedFrames: number;
+  commandsSent: number;
+  commandsResent: number;
+  duplicateCommands: number;
+  updatesSent: number;
+  staleUpdates: number;
+  framesLost: number;
+  oversizedCommands: number;
+  refsExpired: number;
+}
+
+interface SentFrame {
+  index: number;
+  sentAt: number;
+  cmds: OutCommand[];
+  /** Range of this frame's (record, mask) pairs in the connection's {@link SentLog}. */
+  logStart: number;
+  logEnd: number;
+  /** Acknowledged by the peer (its commands are delivered). */
+  acked: boolean;
+  /** Acknowledged or declared lost (its update bits need nothing more). */
+  resolved: boolean;
+}
+
+interface RefWait {
+  holder: RemoteEntityChannel;
+  entity: Entity;
+  kind: ComponentKind;
+  prop: number;
+  frame: number;
+  deadline: number;
+}
+
+/** How long an entity reference waits for its target to arrive (DESIGN: bounded, 60 s). */
+export const REF_WAIT_MS = 60_000;
+/** Most reference waits one peer may make us hold. */
+export const REF_WAIT_LIMIT = 65_536;
+const SENT_RING = 1024;
+
+/**
+ * Replication with one peer, either direction: a {@link HostEngine} for what this side
+ * authors, a {@link RemoteEngine} for what the peer authors, end-to-end world frame acks, the
+ * reliable command stream's resends, diff masks with loss recovery, and a byte budget.
+ * The same class serves a server's per-user connection and a client's one connection.
+ */
+export class WorldConnection implements RemoteSink, HostEngineOwner {
+  readonly map: LocalEntityMap;
+  readonly host: HostEngine;
+  readonly remote: RemoteEngine;
+  readonly stats: WorldConnectionStats = {
+    framesSent: 0,
+    bytesSent: 0,
+    framesReceived: 0,
+    duplicateFrames: 0,
+    malformedFrames: 0,
+    commandsSent: 0,
+    commandsResent: 0,
+    duplicateCommands: 0,
+    updatesSent: 0,
+    staleUpdates: 0,
+    framesLost: 0,
+    oversizedCommands: 0,
+    refsExpired: 0,
+  };
+  /** Records with bits to send (delivered, live); others re-enter when they become sendable. */
+  private dirty: HostComponentRecord[] = [];
+  private readonly writer = new BitWriter(1500);
+  private readonly log = new SentLog();
+  // sending frames
+  private nextFrame = 0;
+  private readonly sent: (SentFrame | undefined)[] = new Array(SENT_RING);
+  private readonly inFlight: SentFrame[] = [];
+  private inFlightHead = 0;
+  // receiving frames
+  private anyReceived = false;
+  private recvLatest = 0;
+  private recvBits = 0;
+  private ackDirty = false;
+  // entity references
+  private readonly unresolved = new Map<GlobalEntity, HostComponentRecord[]>();
+  private readonly waits = new Map<RemoteEntity, RefWait[]>();
+  private waitCount = 0;
+  private readonly opts: Required<WorldConnectionOptions>;
+  private srtt: number | null = null;
+  private stepInterval = 0;
+  private lastFlushAt: number | null = null;
+
+  constructor(
+    readonly key: unknown,
+    readonly pipe: WorldFramePipe,
+    private readonly registry: ComponentRegistry,
+    private readonly clock: Clock,
+    private readonly sink: WorldSink,
+    sendsPublicity: boolean,
+    opts: WorldConnectionOptions = {},
+  ) {
+    this.map = new LocalEntityMap(clock);
+    this.host = new HostEngine(this.map, this, sendsPublicity);
+    this.remote = new RemoteEngine(this);
+    this.opts = { bytesPerStep: opts.bytesPerStep ?? 0, minResendMs: opts.minResendMs ?? 10 };
+  }
+
+  // ---- HostEngineOwner -----------------------------------------------------------------------
+
+  enqueueRecord(rec: HostComponentRecord): void {
+    if (!rec.queued) {
+      rec.queued = true;
+      this.dirty.push(rec);
+    }
+  }
+
+  hostChannelOpened(ch: HostEntityChannel): void {
+    const waiting = this.unresolved.get(ch.entity.id);
+    if (!waiting) return;
+    this.unresolved.delete(ch.entity.id);
+    for (const rec of waiting) {
+      if (!rec.alive) continue;
+      rec.mask |= rec.kind.refMask;
+      if (rec.delivered && rec.channel.state === 'live') this.enqueueRecord(rec);
+    }
+  }
+
+  /**
+   * Take this step's changed component instances (shared by every connection of a world) and
+   * OR their bits into this connection's records, found by entity slot. Done per connection
+   * right before its flush so the records are hot in cache.
+   */
+  absorb(changed: readonly ComponentInstance[], count: number): void {
+    const bySlot = this.host.bySlot;
+    for (let i = 0; i < count; i++) {
+      const inst = changed[i];
+      const ch = bySlot[inst.entity.slot];
+      if (ch === undefined) continue;
+      const rec = ch.components[inst.kind.index];
+      if (rec === undefined) continue;
+      rec.mask |= inst.dirty;
+      if (!rec.queued && rec.delivered && ch.state === 'live') {
+        rec.queued = true;
+        this.dirty.push(rec);
+      }
+    }
+  }
+
+  /** OR a component instance's changed bits into this connection's record for it. */
+  markChanged(ch: HostEntityChannel, kindIndex: number, bits: number): void {
+    const rec = ch.components[kindIndex];
+    if (!rec) return;
+    rec.mask |= bits;
+    if (rec.delivered && ch.state === 'live') this.enqueueRecord(rec);
+  }
+
+  // ---- entity references ---------------------------------------------------------------------
+
+  /** How a local entity id travels to this peer, or null when the peer cannot name it (yet). */
+  private refWire(value: unknown): RefWire | null {
+    if (value === null || value === undefined) return null;
+    const g = value as GlobalEntity;
+    const h = this.map.hostOf(g);
+    if (h !== undefined) return { hostedBySender: true, id: h };
+    const r = this.map.remoteOf(g);
+    if (r !== undefined) return { hostedBySender: false, id: r };
+    return null;
+  }
+
+  private noteUnresolved(value: unknown, rec: HostComponentRecord | undefined): void {
+    if (!rec || value === null || value === undefined) return;
+    const g = value as GlobalEntity;
+    let list = this.unresolved.get(g);
+    if (!list) {
+      list = [];
+      this.unresolved.set(g, list);
+    }
+    if (!list.includes(rec)) list.push(rec);
+  }
+
+  /** A received reference → local entity id, or null (and a wait when the target may still come). */
+  private resolveRef(ref: RefWire | null): GlobalEntity | null {
+    if (ref === null) return null;
+    if (ref.hostedBySender) {
+      const g = this.map.globalOfRemote(ref.id);
+      return g === undefined ? null : g;
+    }
+    const g = this.map.globalOfHost(ref.id);
+    return g === undefined ? null : g;
+  }
+
+  private addWait(ref: RefWire | null, w: Omit<RefWait, 'deadline'>): void {
+    if (ref === null || !ref.hostedBySender || this.map.globalOfRemote(ref.id) !== undefined) return;
+    if (this.waitCount >= REF_WAIT_LIMIT)
+      throw new WorldError('limit', 'too many unresolved entity references', true);
+    let list = this.waits.get(ref.id);
+    if (!list) {
+      list = [];
+      this.waits.set(ref.id, list);
+    }
+    list.push({ ...w, deadline: this.clock.now() + REF_WAIT_MS });
+    this.waitCount++;
+  }
+
+  private fireWaits(remoteId: RemoteEntity, target: Entity): void {
+    const list = this.waits.get(remoteId);
+    if (!list) return;
+    this.waits.delete(remoteId);
+    this.waitCount -= list.length;
+    for (const w of list) {
+      const cc = w.holder.comps.get(w.kind.index);
+      if (w.holder.entity !== w.entity || !cc?.inserted || cc.frames[w.prop] !== w.frame) continue;
+      const inst = w.entity.components[w.kind.index];
+      if (!inst) continue;
+      inst.values[w.prop] = target.id;
+      inst.touch(1 << w.prop);
+      this.sink.remoteUpdated(this, w.entity, w.kind, 1 << w.prop);
+    }
+  }
+
+  private resolveValues(
+    holder: RemoteEntityChannel,
+    comp: DecodedComponent,
+    frame: number,
+    later: Omit<RefWait, 'deadline'>[] | null,
+    refs: (RefWire | null)[],
+  ): unknown[] {
+    const kind = comp.kind;
+    if (kind.refProps.length === 0) return comp.values;
+    const out = comp.values.slice();
+    for (const i of kind.refProps) {
+      const ref = comp.values[i] as RefWire | null;
+      out[i] = this.resolveRef(ref);
+      if (out[i] === null && later) {
+        later.push({ holder, entity: null as unknown as Entity, kind, prop: i, frame });
+        refs.push(ref);
+      }
+    }
+    return out;
+  }
+
+  // ---- RemoteSink: apply the peer's commands ---------------------------------------------------
+
+  spawn(ch: RemoteEntityChannel, comps: DecodedComponent[], frame: number): Entity {
+    const later: Omit<RefWait, 'deadline'>[] = [];
+    const refs: (RefWire | null)[] = [];
+    const resolved = comps.map((c) => ({
+      kind: c.kind,
+      values: this.resolveValues(ch, c, frame, later, refs),
+    }));
+    const e = this.sink.remoteSpawn(this, resolved);
+    this.map.insertRemote(e.id, ch.remoteId);
+    ch.entity = e;
+    for (let i = 0; i < later.length; i++) this.addWait(refs[i], { ...later[i], entity: e });
+    this.fireWaits(ch.remoteId, e);
+    return e;
+  }
+
+  despawn(ch: RemoteEntityChannel, e: Entity): void {
+    this.map.removeRemote(ch.remoteId);
+    this.sink.remoteDespawn(this, e);
+  }
+
+  insert(ch: RemoteEntityChannel, e: Entity, comp: DecodedComponent, frame: number): void {
+    const later: Omit<RefWait, 'deadline'>[] = [];
+    const refs: (RefWire | null)[] = [];
+    const values = this.resolveValues(ch, comp, frame, later, refs);
+    this.sink.remoteInsert(this, e, comp.kind, values);
+    for (let i = 0; i < later.length; i++) this.addWait(refs[i], { ...later[i], entity: e });
+  }
+
+  remove(_ch: RemoteEntityChannel, e: Entity, kind: ComponentKind): void {
+    this.sink.remoteRemove(this, e, kind);
+  }
+
+  publicity(_ch: RemoteEntityChannel, e: Entity, op: AuthOp): void {
+    this.sink.remotePublicity(this, e, op);
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------
+
+  /**
+   * Apply one world frame from the peer. Malformed frames change nothing and come back as a
+   * non-fatal {@link WorldError} (counted); a peer breaking the protocol gets a fatal one.
+   */
+  receive(bytes: Uint8Array): WorldError | null {
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(new BitReader(bytes), this.registry);
+    } catch (err) {
+      if (err instanceof DecodeError) {
+        this.stats.malformedFrames++;
+        return new WorldError(err.code, err.message, false);
+      }
+      throw err;
+    }
+    this.stats.framesReceived++;
+    if (frame.ack) this.processAck(frame.ack.latest, frame.ack.bits);
+    // frames without content need no ack (else two idle peers would ack each other's acks forever)
+    const full = this.recordReceived(frame.index, frame.commands.length > 0 || frame.updates.length > 0);
+    if (full < 0) {
+      this.stats.duplicateFrames++;
+      return null;
+    }
+    try {
+      for (const cmd of frame.commands) {
+        const id = this.remote.accept(cmd.wireId);
+        if (id < 0) {
+          this.stats.duplicateCommands++;
+          continue;
+        }
+        this.remote.handle({ id, frame: full, cmd });
+      }
+      for (const u of frame.updates) this.applyUpdate(u.entity, u.kind, u.mask, u.values, full);
+    } catch (err) {
+      if (err instanceof WorldError) return err;
+      throw err;
+    }
+    return null;
+  }
+
+  private applyUpdate(id: number, kind: ComponentKind, mask: number, values: unknown[], frame: number): void {
+    const ch = this.remote.channels.get(id);
+    const cc = ch?.comps.get(kind.index);
+    const e = ch?.entity;
+    const inst = e?.components[kind.index];
+    if (!ch?.spawned || !e || !cc?.inserted || !inst) {
+      this.stats.staleUpdates++;
+      return;
+    }
+    let changed = 0;
+    const types = kind.types;
+    for (let i = 0; i < kind.propCount; i++) {
+      const bit = 1 << i;
+      if ((mask & bit) === 0 || frame <= cc.frames[i]) continue;
+      cc.frames[i] = frame;
+      let v = values[i];
+      if (kind.isRef[i]) {
+        const ref = v as RefWire | null;
+        v = this.resolveRef(ref);
+        if (v === null) this.addWait(ref, { holder: ch, entity: e, kind, prop: i, frame });
+      }
+      if (!types[i].equals(inst.values[i], v)) {
+        inst.values[i] = v;
+        changed |= bit;
+      }
+    }
+    if (changed === 0) return;
+    inst.touch(changed);
+    this.sink.remoteUpdated(this, e, kind, changed);
+  }
+
+  /** Track a received frame index; returns its exact value, or -1 for a duplicate. */
+  private recordReceived(wire: number, needsAck: boolean): number {
+    if (needsAck) this.ackDirty = true;
+    if (!this.anyReceived) {
+      this.anyReceived = true;
+      this.recvLatest = wire;
+      this.recvBits = 0;
+      return wire;
+    }
+    const full = unwrapSeq(wire, this.recvLatest);
+    const d = full - this.recvLatest;
+    if (d > 0) {
+      this.recvBits = d > 32 ? 0 : d === 32 ? 1 << 31 : ((this.recvBits << d) | (1 << (d - 1))) >>> 0;
+      this.recvLatest = full;
+      return full;
+    }
+    if (d === 0) return -1;
+    if (d >= -32) {
+      const bit = 1 << (-d - 1);
+      if (this.recvBits & bit) return -1;
+      this.recvBits = (this.recvBits | bit) >>> 0;
+      return full;
+    }
+    // too old to track: process (content guards make it harmless) but never ack it
+    return full;
+  }
+
+  private processAck(latestWire: number, bits: number): void {
+    if (this.nextFrame === 0) return;
+    const latest = this.nextFrame - 1 + seqDiff(latestWire, (this.nextFrame - 1) & 0xffff);
+    if (latest >= this.nextFrame) return; // acks a frame we never sent: ignore
+    this.ackFrame(latest, true);
+    for (let i = 0; i < 32; i++) if (bits & (1 << i)) this.ackFrame(latest - 1 - i);
+  }
+
+  private ackFrame(index: number, measure = false): void {
+    if (index < 0) return;
+    const f = this.sent[index % SENT_RING];
+    if (!f || f.index !== index || f.acked) return;
+    // a late ack still delivers the commands, even after the frame was declared lost
+    f.acked = true;
+    f.resolved = true;
+    if (measure) {
+      const sample = this.clock.now() - f.sentAt;
+      this.srtt = this.srtt === null ? sample : this.srtt + (sample - this.srtt) / 8;
+    }
+    for (const c of f.cmds) this.host.acked(c);
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------
+
+  /**
+   * Resend / loss timeout: 1.5 × the round trip *as the world layer sees it* (the pipe's RTT
+   * plus the peer's step delay before it acks), measured from its own acks; before the first
+   * sample, the pipe's RTT plus two step intervals.
+   */
+  get resendMs(): number {
+    const rtt = this.srtt ?? this.pipe.rttMs + 2 * this.stepInterval;
+    return Math.max(this.opts.minResendMs, 1.5 * Math.max(rtt, this.pipe.rttMs));
+  }
+
+  /** Smoothed world-level round trip in ms (null before the first ack). */
+  get worldRttMs(): number | null {
+    return this.srtt;
+  }
+
+  /** Frames not acknowledged in time: their update bits go back into the masks (latest value resent). */
+  private detectLoss(now: number): void {
+    const timeout = this.resendMs;
+    while (this.inFlightHead < this.inFlight.length) {
+      const f = this.inFlight[this.inFlightHead];
+      if (!f.resolved) {
+        if (now - f.sentAt < timeout) break;
+        this.loseFrame(f);
+      }
+      this.inFlightHead++;
+    }
+    if (this.inFlightHead > 256 && this.inFlightHead * 2 > this.inFlight.length) {
+      this.inFlight.splice(0, this.inFlightHead);
+      this.inFlightHead = 0;
+    }
+  }
+
+  /** Start of the oldest unresolved frame's log entries (entries before it may be overwritten). */
+  private oldestLiveLog(fallback: number): number {
+    for (let i = this.inFlightHead; i < this.inFlight.length; i++) {
+      const f = this.inFlight[i];
+      if (!f.resolved) return f.logStart;
+    }
+    return fallback;
+  }
+
+  private loseFrame(f: SentFrame): void {
+    f.resolved = true;
+    this.stats.framesLost++;
+    for (let p = f.logStart; p < f.logEnd; p++) {
+      const rec = this.log.rec(p);
+      if (!rec.alive) continue;
+      rec.mask |= this.log.mask(p);
+      if (rec.delivered && rec.channel.state === 'live') this.enqueueRecord(rec);
+    }
+  }
+
+  private valuesFor(e: Entity, kind: ComponentKind): unknown[] {
+    const inst = e.alive ? e.components[kind.index] : undefined;
+    return inst ? inst.values : (kind.defaults as unknown[]);
+  }
+
+  private valueBits(kind: ComponentKind, i: number, v: unknown): number {
+    const fixed = kind.fixedBits[i];
+    if (fixed >= 0) return fixed;
+    if (kind.isRef[i]) return refWireBits(this.refWire(v));
+    return measureBits(kind.types[i], v);
+  }
+
+  private fullBits(kind: ComponentKind, values: unknown[]): number {
+    let bits = this.registry.kindBits;
+    for (let i = 0; i < kind.propCount; i++) bits += this.valueBits(kind, i, values[i]);
+    return bits;
+  }
+
+  private commandBits(cmd: OutCommand): number {
+    let bits = 1 + 16 + CMD_TYPE_BITS + varUintBits(cmd.channel.hostId);
+    const e = cmd.channel.entity;
+    switch (cmd.type) {
+      case CmdType.Spawn: {
+        const kinds = cmd.kinds!;
+        bits += varUintBits(kinds.length);
+        for (const k of kinds) bits += this.fullBits(k, this.valuesFor(e, k));
+        break;
+      }
+      case CmdType.Insert:
+        bits += this.fullBits(cmd.kind!, this.valuesFor(e, cmd.kind!));
+        break;
+      case CmdType.Remove:
+        bits += this.registry.kindBits;
+        break;
+    }
+    return bits;
+  }
+
+  private writeValue(
+    w: BitWriter,
+    kind: ComponentKind,
+    i: number,
+    v: unknown,
+    rec: HostComponentRecord | undefined,
+  ) {
+    if (kind.isRef[i]) {
+      const ref = this.refWire(v);
+      if (ref === null) this.noteUnresolved(v, rec);
+      writeRefWire(w, ref);
+    } else {
+      kind.types[i].write(w, v);
+    }
+  }
+
+  private writeFull(
+    w: BitWriter,
+    kind: ComponentKind,
+    values: unknown[],
+    rec: HostComponentRecord | undefined,
+  ) {
+    w.writeBits(kind.index, this.registry.kindBits);
+    for (let i = 0; i < kind.propCount; i++) this.writeValue(w, kind, i, values[i], rec);
+  }
+
+  private writeCommand(w: BitWriter, cmd: OutCommand): void {
+    const ch = cmd.channel;
+    const e = ch.entity;
+    w.writeBool(true);
+    w.writeBits(cmd.id & 0xffff, 16);
+    w.writeBits(cmd.type, CMD_TYPE_BITS);
+    w.writeVarUint(ch.hostId);
+    switch (cmd.type) {
+      case CmdType.Spawn: {
+        const kinds = cmd.kinds!;
+        w.writeVarUint(kinds.length);
+        for (const k of kinds) this.writeFull(w, k, this.valuesFor(e, k), ch.components[k.index]);
+        break;
+      }
+      case CmdType.Insert:
+        this.writeFull(w, cmd.kind!, this.valuesFor(e, cmd.kind!), ch.components[cmd.kind!.index]);
+        break;
+      case CmdType.Remove:
+        w.writeBits(cmd.kind!.index, this.registry.kindBits);
+        break;
+    }
+  }
+
+  private updateBits(rec: HostComponentRecord): number {
+    const kind = rec.kind;
+    const values = rec.channel.entity.components[kind.index]!.values;
+    let bits = 1 + varUintBits(rec.channel.hostId) + this.registry.kindBits + kind.propCount;
+    const mask = rec.mask;
+    for (let i = 0; i < kind.propCount; i++) if (mask & (1 << i)) bits += this.valueBits(kind, i, values[i]);
+    return bits;
+  }
+
+  private writeUpdate(w: BitWriter, rec: HostComponentRecord): void {
+    const kind = rec.kind;
+    const values = rec.channel.entity.components[kind.index]!.values;
+    const mask = rec.mask;
+    w.writeBool(true);
+    w.writeVarUint(rec.channel.hostId);
+    w.writeBits(kind.index, this.registry.kindBits);
+    w.writeBits(mask, kind.propCount);
+    for (let i = 0; i < kind.propCount; i++) if (mask & (1 << i)) this.writeValue(w, kind, i, values[i], rec);
+  }
+
+  /** Whether a record in the dirty list can go out now; drops those that cannot (they re-enter later). */
+  private sendable(rec: HostComponentRecord): boolean {
+    return (
+      rec.alive &&
+      rec.mask !== 0 &&
+      rec.delivered &&
+      rec.channel.state === 'live' &&
+      rec.channel.entity.components[rec.kind.index] !== undefined
+    );
+  }
+
+  /**
+   * Send this step's world frames: due commands first (oldest first), then updates by
+   * staleness, within maxWorldFrameBytes per frame and the per-step byte budget. Always sends
+   * at least an ack-only frame when the peer sent something since.
+   */
+  flush(stepNo: number): void {
+    const now = this.clock.now();
+    if (this.lastFlushAt !== null) this.stepInterval = now - this.lastFlushAt;
+    this.lastFlushAt = now;
+    this.detectLoss(now);
+    this.host.compact();
+    const maxFrameBits = this.pipe.maxWorldFrameBytes * 8;
+    let budgetBits = (this.opts.bytesPerStep || 16 * this.pipe.maxWorldFrameBytes) * 8;
+    const resend = this.resendMs;
+
+    // due commands, within the window that keeps 16-bit ids unambiguous
+    const queue = this.host.queue;
+    const windowEnd = (queue.length > 0 ? queue[0].id : 0) + COMMAND_WINDOW;
+    const due: OutCommand[] = [];
+    for (const c of queue) {
+      if (c.id >= windowEnd) break;
+      if (!c.acked && now - c.lastSentAt >= resend) due.push(c);
+    }
+
+    // sendable updates; sort by staleness only when they will not all fit
+    const dirty = this.dirty;
+    // rough size (exact sizes are computed while writing): sort by staleness only when needed
+    if (dirty.length * 64 > budgetBits) dirty.sort((a, b) => a.lastSentStep - b.lastSentStep);
+
+    let ci = 0;
+    let ui = 0;
+    let sentAny = false;
+    const oldestLive = this.oldestLiveLog(this.log.head);
+    const w = this.writer;
+    while ((ci < due.length || ui < dirty.length || (!sentAny && this.ackDirty)) && budgetBits > 0) {
+      const limit = Math.min(maxFrameBits, budgetBits);
+      const frame: SentFrame = {
+        index: this.nextFrame,
+        sentAt: now,
+        cmds: [],
+        logStart: this.log.head,
+        logEnd: this.log.head,
+        acked: false,
+        resolved: false,
+      };
+      w.reset();
+      writeFrameHeader(
+        w,
+        frame.index,
+        this.anyReceived ? { latest: this.recvLatest, bits: this.recvBits } : null,
+      );
+      const room = () => limit - FRAME_TRAILER_BITS - w.bitLength;
+      while (ci < due.length) {
+        const c = due[ci];
+        const bits = this.commandBits(c);
+        if (bits > room()) {
+          if (frame.cmds.length === 0 && bits > maxFrameBits - FRAME_HEADER_BITS - FRAME_TRAILER_BITS) {
+            // can never fit one frame: skip it (counted) rather than stall the stream
+            this.stats.oversizedCommands++;
+            ci++;
+            continue;
+          }
+          break;
+        }
+        this.writeCommand(w, c);
+        if (c.sends > 0) this.stats.commandsResent++;
+        c.sends++;
+        c.lastSentAt = now;
+        frame.cmds.push(c);
+        this.stats.commandsSent++;
+        ci++;
+      }
+      w.writeBool(false);
+      while (ci >= due.length && ui < dirty.length) {
+        const rec = dirty[ui];
+        if (!this.sendable(rec)) {
+          rec.queued = false;
+          ui++;
+          continue;
+        }
+        const bits = this.updateBits(rec);
+        if (bits > room() + 1) {
+          if (frame.logEnd === frame.logStart && frame.cmds.length === 0 && limit === maxFrameBits) {
+            // a single update larger than a frame cannot be sent; drop its bits (counted)
+            this.stats.oversizedCommands++;
+            rec.mask = 0;
+            ui++;
+            continue;
+          }
+          break;
+        }
+        this.writeUpdate(w, rec);
+        this.log.push(rec, rec.mask, oldestLive);
+        frame.logEnd = this.log.head;
+        rec.mask = 0;
+        rec.lastSentStep = stepNo;
+        this.stats.updatesSent++;
+        ui++;
+      }
+      w.writeBool(false);
+      const carried = frame.cmds.length > 0 || frame.logEnd > frame.logStart;
+      if (!carried && (sentAny || !this.ackDirty)) break;
+      const bytes = w.finish();
+      this.pipe.sendWorldFrame(bytes);
+      budgetBits -= bytes.length * 8;
+      this.stats.framesSent++;
+      this.stats.bytesSent += bytes.length;
+      sentAny = true;
+      this.ackDirty = false;
+      this.nextFrame++;
+      if (carried) {
+        const old = this.sent[frame.index % SENT_RING];
+        if (old && !old.resolved) this.loseFrame(old);
+        this.sent[frame.index % SENT_RING] = frame;
+        this.inFlight.push(frame);
+      }
+    }
+    // whatever did not fit stays queued with its bits for the next step
+    for (let i = 0; i < ui; i++) dirty[i].queued = false;
+    let m = 0;
+    for (let i = ui; i < dirty.length; i++) {
+      const rec = dirty[i];
+      if (this.sendable(rec)) dirty[m++] = rec;
+      else rec.queued = false;
+    }
+    dirty.length = m;
+  }
+
+  /** Housekeeping once per step: expired references and redirects, retired remote channels. */
+  maintain(): void {
+    const now = this.clock.now();
+    if (this.waitCount > 0) {
+      for (const [id, list] of this.waits) {
+        const keep = list.filter((w) => w.deadline > now);
+        this.stats.refsExpired += list.length - keep.length;
+        this.waitCount -= list.length - keep.length;
+        if (keep.length === 0) this.waits.delete(id);
+        else this.waits.set(id, keep);
+      }
+    }
+    for (const [g, list] of this.unresolved) {
+      const keep = list.filter((r) => r.alive);
+      if (keep.length === 0) this.unresolved.delete(g);
+      else if (keep.length !== list.length) this.unresolved.set(g, keep);
+    }
+    this.map.cleanupRedirects();
+    this.remote.retire();
+  }
+
+  /** Entity reference waits currently held (diagnostics/tests). */
+  get pendingRefWaits(): number {
+    return this.waitCount;
+  }
+
+  /** True when nothing is unacknowledged, no frame awaits its ack, and no bits are waiting. */
+  get idle(): boolean {
+    this.host.compact();
+    if (this.host.queue.length !== 0 || this.dirty.length !== 0) return false;
+    for (let i = this.inFlightHead; i < this.inFlight.length; i++)
+      if (!this.inFlight[i].resolved) return false;
+    return true;
+  }
+}
+
+export { HostComponentRecord };
