@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * The `baton` command. Subcommands: `demo` (server + bots on 127.0.0.1). `proxy`, `backend`
+ * and `bench` arrive with their layers.
+ */
+import { parseArgs } from 'node:util';
+import { runDemo } from './demo.js';
+
+const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>]`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== 'demo') {
+    console.error(USAGE);
+    return command === undefined || command === '--help' ? 0 : 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      duration: { type: 'string', default: '10' },
+      transport: { type: 'string', default: 'udp' },
+      bots: { type: 'string', default: '4' },
+    },
+  });
+  const durationSeconds = Number(values.duration);
+  const bots = Number(values.bots);
+  const transport = values.transport;
+  if (
+    !(durationSeconds > 0) ||
+    !Number.isInteger(bots) ||
+    bots < 1 ||
+    (transport !== 'udp' && transport !== 'ws')
+  ) {
+    console.error(USAGE);
+    return 2;
+  }
+  await runDemo({ durationSeconds, bots, transport });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { DecodeError } from '../../serde/index.js';
+import { decodeSessionPacket, encodeSessionPacket } from './codec.js';
+import {
+  decodeConnectFragment,
+  decodeConnectionlessReject,
+  encodeConnectlessReject,
+  encodeConnectRequest,
+  MIN_CONNECT_DATAGRAM_BYTES,
+  truncateUtf8,
+} from './connectionless.js';
+import { RejectCode } from './kinds.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+describe('connectionless envelope', () => {
+  it('golden bytes: a single-fragment ConnectRequest, zero-padded', () => {
+    const [d] = encodeConnectRequest(Uint8Array.of(0x01, 0xaa, 0xbb), 0x01020304, 1200);
+    expect(d.length).toBe(MIN_CONNECT_DATAGRAM_BYTES);
+    expect(hex(d.subarray(0, 14))).toBe('4001' + '04030201' + '00' + '0300' + '0300' + '01aabb');
+    expect(d.subarray(14).every((b) => b === 0)).toBe(true);
+    expect(decodeConnectFragment(d)).toMatchObject({ nonce: 0x01020304, index: 0, count: 1, totalLength: 3 });
+  });
+
+  it('golden bytes: a stateless ConnectReject', () => {
+    const d = encodeConnectlessReject(7, { code: RejectCode.ServerBusy, reason: 'busy' }, 256)!;
+    expect(hex(d)).toBe(`410107000000060204${hex(new TextEncoder().encode('busy'))}`);
+    expect(decodeConnectionlessReject(d)).toEqual({
+      nonce: 7,
+      reject: { type: 'ConnectReject', code: RejectCode.ServerBusy, reason: 'busy' },
+    });
+  });
+
+  it('a reject never exceeds the datagram it answers', () => {
+    const long = 'é'.repeat(200);
+    for (const max of [9, 10, 20, 64, 256, 1000]) {
+      const d = encodeConnectlessReject(1, { code: 1, reason: long }, max);
+      if (d) {
+        expect(d.length).toBeLessThanOrEqual(max);
+        expect(decodeConnectionlessReject(d).reject.reason.length).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(encodeConnectlessReject(1, { code: 1, reason: 'x' }, 8)).toBeUndefined();
+    expect(truncateUtf8('aé', 2)).toBe('a');
+  });
+
+  it('splits a large Connect into ≤ 8 self-describing fragments', () => {
+    const connect = new Uint8Array(5000).map((_, i) => i & 0xff);
+    const frags = encodeConnectRequest(connect, 9, 1200);
+    expect(frags.length).toBe(5);
+    const back = new Uint8Array(5000);
+    for (const f of frags) {
+      expect(f.length).toBeLessThanOrEqual(1200);
+      const d = decodeConnectFragment(f);
+      expect(d.count).toBe(5);
+      back.set(d.bytes, d.index * d.fragmentSize);
+    }
+    expect(back).toEqual(connect);
+    expect(() => encodeConnectRequest(new Uint8Array(7001), 1, 1200)).toThrow();
+  });
+
+  it('rejects malformed fragments with DecodeError', () => {
+    const [d] = encodeConnectRequest(Uint8Array.of(1, 2, 3), 1, 1200);
+    const bad = (f: (x: Uint8Array) => void) => {
+      const c = Uint8Array.from(d);
+      f(c);
+      return c;
+    };
+    for (const input of [
+      d.subarray(0, 100), // not padded
+      bad((c) => (c[1] = 2)), // version
+      bad((c) => (c[6] = 0x01)), // index 1 of 1
+      bad((c) => (c[6] = 0x10)), // count 2 for 3 bytes with fragment size 2: fine; but length mismatch
+      bad((c) => (c[7] = 0)), // total 0
+      bad((c) => (c[9] = 2)), // fragment length mismatch
+      bad((c) => (c[200] = 1)), // non-zero padding
+    ]) {
+      expect(() => decodeConnectFragment(input)).toThrow(DecodeError);
+    }
+  });
+
+  it('the Connect inside decodes as a session packet', () => {
+    const connect = encodeSessionPacket({
+      type: 'Connect',
+      protocolHash: 5n,
+      clientType: 'bot',
+      language: 'en',
+      uuid: '00000000-0000-4000-8000-000000000000',
+      username: 'x',
+    });
+    const [d] = encodeConnectRequest(connect, 1, 1200);
+    expect(decodeSessionPacket(decodeConnectFragment(d).bytes)).toMatchObject({
+      type: 'Connect',
+      username: 'x',
+    });
+  });
+});

@@ -1,0 +1,130 @@
+import type { RejectCode } from './kinds.js';
+
+/**
+ * `Connect`: the client's opening packet. Sent connectionless (see `connectionless.ts`);
+ * captured whole by a proxy so it can be replayed to a backend.
+ */
+export interface ConnectPacket {
+  readonly type: 'Connect';
+  /** The client's protocol hash; a mismatch is rejected before any state is allocated. */
+  readonly protocolHash: bigint;
+  /** Free-form client kind, e.g. 'game', 'bot' (≤ 32 bytes). */
+  readonly clientType: string;
+  /** BCP-47-ish language tag (≤ 16 bytes). */
+  readonly language: string;
+  /** Canonical lowercase UUID string (16 bytes on the wire). */
+  readonly uuid: string;
+  /** 1..64 bytes of UTF-8. */
+  readonly username: string;
+  /** Opaque identity token the server's Authenticator verifies (≤ 2048 bytes). */
+  readonly identityToken?: Uint8Array;
+  /** Data a referring server handed the client (≤ 4096 bytes). */
+  readonly referralData?: Uint8Array;
+}
+
+/** Server → client: the server's grant to redeem (its challenge) and its own identity. */
+export interface AuthGrantPacket {
+  readonly type: 'AuthGrant';
+  readonly authorizationGrant: Uint8Array;
+  readonly serverIdentityToken: Uint8Array;
+}
+
+/** Client → server: the redeemed grant, and the client's grant (challenge) for the server. */
+export interface AuthTokenPacket {
+  readonly type: 'AuthToken';
+  readonly accessToken: Uint8Array;
+  readonly serverAuthorizationGrant: Uint8Array;
+}
+
+/** Server → client: the server's redemption of the client's grant. */
+export interface ServerAuthTokenPacket {
+  readonly type: 'ServerAuthToken';
+  readonly serverAccessToken: Uint8Array;
+}
+
+/** Server → client: the session is established. `serverTick` seeds the client's tick estimate. */
+export interface ConnectAcceptPacket {
+  readonly type: 'ConnectAccept';
+  readonly serverTick: number;
+}
+
+/** Server → client: the attempt is refused. */
+export interface ConnectRejectPacket {
+  readonly type: 'ConnectReject';
+  readonly code: RejectCode;
+  readonly reason: string;
+}
+
+export interface SetClientIdPacket {
+  readonly type: 'SetClientId';
+  readonly clientId: number;
+}
+
+export interface ServerInfoPacket {
+  readonly type: 'ServerInfo';
+  readonly name: string;
+  readonly motd: string;
+  readonly maxPlayers: number;
+}
+
+/** Server → client: opaque application bytes describing the world. */
+export interface WorldSettingsPacket {
+  readonly type: 'WorldSettings';
+  readonly data: Uint8Array;
+}
+
+/** Client → server: interest radius (finite, ≥ 0). */
+export interface ViewRadiusPacket {
+  readonly type: 'ViewRadius';
+  readonly radius: number;
+}
+
+/** Client → server: opaque application bytes (player preferences). */
+export interface PlayerOptionsPacket {
+  readonly type: 'PlayerOptions';
+  readonly data: Uint8Array;
+}
+
+export interface JoinWorldPacket {
+  readonly type: 'JoinWorld';
+  readonly worldId: number;
+  readonly clearWorld: boolean;
+  readonly fade: boolean;
+}
+
+export interface ClientReadyPacket {
+  readonly type: 'ClientReady';
+}
+
+/** Server → client: reconnect to another server (not seamless). */
+export interface ClientReferralPacket {
+  readonly type: 'ClientReferral';
+  readonly host: string;
+  readonly port: number;
+  readonly data: Uint8Array;
+}
+
+export interface DisconnectPacket {
+  readonly type: 'Disconnect';
+  readonly reason: string;
+}
+
+/** Every session packet. */
+export type SessionPacket =
+  | ConnectPacket
+  | AuthGrantPacket
+  | AuthTokenPacket
+  | ServerAuthTokenPacket
+  | ConnectAcceptPacket
+  | ConnectRejectPacket
+  | SetClientIdPacket
+  | ServerInfoPacket
+  | WorldSettingsPacket
+  | ViewRadiusPacket
+  | PlayerOptionsPacket
+  | JoinWorldPacket
+  | ClientReadyPacket
+  | ClientReferralPacket
+  | DisconnectPacket;
+
+export type SessionPacketType = SessionPacket['type'];
