@@ -1,0 +1,26 @@
+// Bundled by esbuild and run inside Chromium by test/browser.test.ts: the real client library
+// over the browser's own WebSocket, talking to a Node server.
+import { browserWebSocketClient, Client } from '../../src/client/index.js';
+import { Chat, protocol } from '../helpers/protocol.js';
+
+async function runBaton(url: string, count: number): Promise<{ echoed: string[]; disconnect: string }> {
+  const client = new Client(protocol, {});
+  const echoed: string[] = [];
+  let disconnect = '';
+  client.on('disconnect', (reason) => {
+    disconnect = reason;
+  });
+  client.onMessage(Chat, (value) => {
+    echoed.push(value.text);
+  });
+  await client.connect(browserWebSocketClient(url), { username: 'browser' });
+  for (let i = 0; i < count; i++) client.send('chat', Chat, { from: 1, text: `m${i}` });
+  const deadline = performance.now() + 10_000;
+  while (echoed.length < count && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await client.close('browser done');
+  return { echoed, disconnect };
+}
+
+(globalThis as unknown as { runBaton: typeof runBaton }).runBaton = runBaton;
