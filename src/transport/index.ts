@@ -18,3 +18,4 @@ export {
   websocketClient,
   websocketServer,
 } from './WebSocketTransport.js';
+export * from './stream/index.js';
