@@ -1,6 +1,6 @@
 /**
  * baton: TypeScript multiplayer networking. The root entry holds what server and client code
- * share: protocol definitions and their types. Browser-safe. The APIs live in `baton/server`
+ * share: protocol definitions, their types, and the entity handle. Browser-safe. The APIs live in `baton/server`
  * and `baton/client`.
  */
 export {
@@ -28,3 +28,10 @@ export {
 export { RejectCode } from './session/packets/kinds.js';
 export type { SessionPipe, WorldFramePipe } from './session/SessionPipe.js';
 export { type Clock, ManualClock, systemClock } from './util/Clock.js';
+export type { AnyComponentDef } from './world/ComponentRegistry.js';
+export { Entity, type ReplicationConfig, type ScopeExitPolicy } from './world/Entity.js';
+export { type EntityRefType, entityRef } from './world/entityRef.js';
+export { WorldError, type WorldErrorCode } from './world/errors.js';
+export type { GlobalEntity } from './world/ids.js';
+export type { Room } from './world/Room.js';
+export type { PositionSource, ViewCenter } from './world/ServerWorld.js';

@@ -5,6 +5,7 @@ import {
   generateIssuerKeys,
   IdentityRejection,
   mintIdentityToken,
+  OfflineAuthenticator,
   Server,
   type ServerOptions,
 } from '../src/server/index.js';
@@ -26,7 +27,11 @@ for (const makeKit of transportKits()) {
 
     async function start(options: ServerOptions = {}) {
       kit = makeKit();
-      const server = new Server(protocol, { handshakeTimeoutMs: 2000, ...options });
+      const server = new Server(protocol, {
+        handshakeTimeoutMs: 2000,
+        authenticator: options.identityKeys ? undefined : new OfflineAuthenticator(),
+        ...options,
+      });
       open.push(server);
       const address = await server.listen(kit.server());
       return { server, address };

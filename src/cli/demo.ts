@@ -1,6 +1,8 @@
 import { Client } from '../client/Client.js';
-import { defineProtocol, message, t } from '../index.js';
+import { component, defineProtocol, type Entity, message, t } from '../index.js';
 import { Server } from '../server/Server.js';
+import { generateIssuerKeys, mintIdentityToken } from '../session/node/index.js';
+import { randomUuid } from '../session/packets/uuid.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
 import type { DatagramClientTransport, TransportAddress } from '../transport/types.js';
 
@@ -13,77 +15,149 @@ export interface DemoOptions {
   log?: (line: string) => void;
 }
 
+/** Side of the square world; positions wrap around. */
+const WORLD = 200;
+/** Interest radius the bots ask for: they see about a quarter of the world. */
+const VIEW_RADIUS = 60;
+const CRITTERS = 24;
+const PLAYER_SPEED = 2;
+
+const Position = component('Position', { x: t.f32, y: t.f32 });
+/** What an entity is: 0 player (server-owned, moved by its bot's input), 1 critter, 2 beacon (bot-owned). */
+const Kind = component('Kind', { kind: t.u8, owner: t.u32 });
 const Chat = message('Chat', { from: t.u32, text: t.string(120) });
 const Input = message('Input', { seq: t.u32, dx: t.i8, dy: t.i8 });
-const State = message('State', { tick: t.u32, players: t.u8, x: t.f32, y: t.f32 });
 
 const protocol = defineProtocol({
   tickRate: 20,
-  messages: [Chat, Input, State],
+  components: [Position, Kind],
+  messages: [Chat, Input],
   channels: {
     chat: { mode: 'ordered-reliable' },
     input: { mode: 'tick-buffered' },
-    state: { mode: 'unreliable', direction: 'server-to-client' },
   },
+  clientAuthoritativeEntities: true,
 });
 
+const wrap = (v: number) => ((v % WORLD) + WORLD) % WORLD;
+
 /**
- * A server and a few bots on 127.0.0.1 exchanging chat (ordered-reliable), inputs
- * (tick-buffered) and a state broadcast (unreliable), with a live summary every second.
- * Resolves once everything is closed.
+ * A server and a few bots on 127.0.0.1. Bots authenticate with real Ed25519 identity tokens
+ * (minted here by a throwaway issuer), each steers a server-owned player entity with
+ * tick-buffered inputs and carries a public entity of its own around; the server also runs a
+ * few wandering critters. Each bot sees only what lies within its view radius of its player.
+ * Chat goes on an ordered-reliable channel. A live summary prints every second. Resolves once
+ * everything is closed.
  */
 export async function runDemo(o: DemoOptions): Promise<void> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const server = new Server(protocol, { name: 'baton demo', motd: 'welcome', maxPlayers: 64 });
+  const issuer = generateIssuerKeys('demo-issuer');
+  const server = new Server(protocol, {
+    name: 'baton demo',
+    motd: 'welcome',
+    maxPlayers: 64,
+    identityKeys: { [issuer.keyId]: issuer.publicKey },
+    interest: { component: Position, x: 'x', y: 'y', maxRadius: 100 },
+  });
   const address = await server.listen(
     o.transport === 'ws' ? websocketServer({ port: 0 }) : udpServer({ port: 0 }),
   );
   log(`server listening on ${describe(address)} (protocol ${protocol.hashHex}, ${protocol.tickRate} Hz)`);
 
-  const pos = new Map<number, { x: number; y: number }>();
+  const room = server.createRoom();
+  const critters: Entity[] = [];
+  for (let i = 0; i < CRITTERS; i++) {
+    const e = server
+      .spawn()
+      .insert(Position, { x: Math.random() * WORLD, y: Math.random() * WORLD })
+      .insert(Kind, { kind: 1, owner: 0 });
+    room.addEntity(e);
+    critters.push(e);
+  }
+  const players = new Map<number, Entity>();
   server.on('connect', (u) => {
-    pos.set(u.id, { x: 0, y: 0 });
+    const player = server
+      .spawn()
+      .insert(Position, { x: Math.random() * WORLD, y: Math.random() * WORLD })
+      .insert(Kind, { kind: 0, owner: u.id });
+    players.set(u.id, player);
+    room.addUser(u).addEntity(player);
+    server.setViewCenter(u, player);
     server.broadcast('chat', Chat, { from: 0, text: `${u.username} joined` });
   });
   server.on('disconnect', (u, reason) => {
-    pos.delete(u.id);
+    players.get(u.id)?.despawn();
+    players.delete(u.id);
     log(`  ${u.username} left: ${reason}`);
   });
+  // bot-owned entities live in the shared room; the bot made them public, so others see them
+  server.on('spawn', (e) => room.addEntity(e));
   server.onMessage(Input, (u, v) => {
-    const p = pos.get(u.id);
+    const p = players.get(u.id)?.get(Position);
     if (p) {
-      p.x += v.dx;
-      p.y += v.dy;
+      p.x = wrap(p.x + v.dx * PLAYER_SPEED);
+      p.y = wrap(p.y + v.dy * PLAYER_SPEED);
     }
   });
   server.onMessage(Chat, (u, v) => server.broadcast('chat', Chat, { from: u.id, text: v.text }));
 
   const dial = (): DatagramClientTransport =>
     o.transport === 'ws' ? websocketClient(address) : udpClient(address);
-  const bots: Client<'chat' | 'input' | 'state'>[] = [];
+  const bots: Client<'chat' | 'input'>[] = [];
+  const beacons = new Map<Client<'chat' | 'input'>, { e: Entity; angle: number; cx: number; cy: number }>();
   let chatsSeen = 0;
-  let statesSeen = 0;
+  let worldEvents = 0;
   await Promise.all(
     Array.from({ length: o.bots }, async (_, i) => {
       const bot = new Client(protocol);
       bot.onMessage(Chat, () => chatsSeen++);
-      bot.onMessage(State, () => statesSeen++);
-      await bot.connect(dial(), { username: `bot${i + 1}`, clientType: 'bot' });
+      bot.on('spawn', () => worldEvents++);
+      bot.on('update', () => worldEvents++);
+      bot.setViewRadius(VIEW_RADIUS);
+      const uuid = randomUuid();
+      const username = `bot${i + 1}`;
+      const identityToken = mintIdentityToken({
+        uuid,
+        username,
+        keyId: issuer.keyId,
+        privateKey: issuer.privateKey,
+      });
+      await bot.connect(dial(), { uuid, username, identityToken, clientType: 'bot' });
+      const cx = Math.random() * WORLD;
+      const cy = Math.random() * WORLD;
+      const e = bot
+        .spawn()
+        .insert(Position, { x: cx, y: cy })
+        .insert(Kind, { kind: 2, owner: bot.id ?? 0 });
+      e.configureReplication('public');
+      beacons.set(bot, { e, angle: 0, cx, cy });
       bots.push(bot);
     }),
   );
-  log(`${bots.length} bots connected over ${o.transport}`);
+  log(`${bots.length} bots connected over ${o.transport} with Ed25519 identity tokens`);
 
   let seq = 0;
+  const heading = bots.map(() => ({ dx: 1, dy: 0 }));
   const loop = setInterval(() => {
-    for (const [id, p] of pos) {
-      const user = server.user(id);
-      if (user) server.send(user, 'state', State, { tick: server.tick, players: pos.size, x: p.x, y: p.y });
+    for (const c of critters) {
+      const p = c.get(Position);
+      p.x = wrap(p.x + (Math.random() - 0.5) * 2);
+      p.y = wrap(p.y + (Math.random() - 0.5) * 2);
     }
     for (const [i, bot] of bots.entries()) {
       if (!bot.connected) continue;
-      bot.send('input', Input, { seq: seq++, dx: (i % 3) - 1, dy: 1 });
-      if (Math.random() < 0.1) bot.send('chat', Chat, { from: 0, text: `hello from bot${i + 1}` });
+      if (Math.random() < 0.05) {
+        heading[i] = { dx: Math.floor(Math.random() * 3) - 1, dy: Math.floor(Math.random() * 3) - 1 };
+      }
+      bot.send('input', Input, { seq: seq++, ...heading[i] });
+      const b = beacons.get(bot);
+      if (b?.e.alive) {
+        b.angle += 0.1;
+        const p = b.e.get(Position);
+        p.x = wrap(b.cx + Math.cos(b.angle) * 20);
+        p.y = wrap(b.cy + Math.sin(b.angle) * 20);
+      }
+      if (Math.random() < 0.02) bot.send('chat', Chat, { from: 0, text: `hello from bot${i + 1}` });
     }
   }, protocol.tickIntervalMs);
 
@@ -93,12 +167,16 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const dt = (now.at - last.at) / 1000;
     const msgs = now.messagesIn + now.messagesOut - (last.messagesIn + last.messagesOut);
     const bytes = now.bytesIn + now.bytesOut - (last.bytesIn + last.bytesOut);
+    const worldBytes = now.world.bytesOut - last.world.bytesOut;
     const users = server.users;
     const rtt = users.length ? users.reduce((n, u) => n + u.rttMs, 0) / users.length : 0;
+    const live = bots.filter((b) => b.connected);
+    const perClient = live.length ? live.reduce((n, b) => n + b.stats.world.entities, 0) / live.length : 0;
     log(
-      `users ${users.length} | msgs/s ${(msgs / dt).toFixed(0)} | bytes/s ${(bytes / dt).toFixed(0)} | ` +
-        `rtt ${rtt.toFixed(1)} ms | tick ${server.tick} | chat seen ${chatsSeen} | states seen ${statesSeen} | ` +
-        `dropped ${now.dropped.malformed + now.dropped.unknownPeer}`,
+      `users ${users.length} | entities: server ${now.world.entities}, per client ${perClient.toFixed(1)} | ` +
+        `bytes/s ${(bytes / dt).toFixed(0)} (world out ${(worldBytes / dt).toFixed(0)}) | msgs/s ${(msgs / dt).toFixed(0)} | ` +
+        `rtt ${rtt.toFixed(1)} ms | tick ${server.tick} | world events seen ${worldEvents} | chat seen ${chatsSeen} | ` +
+        `dropped ${now.dropped.malformed + now.dropped.unknownPeer + now.world.framesDropped}`,
     );
     last = now;
   }, 1000);
@@ -108,8 +186,10 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   clearInterval(summary);
   await Promise.all(bots.map((b) => b.close('demo over')));
   await server.close('demo over');
+  const s = server.stats;
   log(
-    `done: ${server.stats.sessionsAccepted} sessions, ${server.stats.messagesIn} messages in, ${server.stats.messagesOut} out`,
+    `done: ${s.sessionsAccepted} sessions, ${s.messagesIn} messages in, ${s.messagesOut} out, ` +
+      `${s.world.framesOut} world frames (${s.world.bytesOut} bytes) out, ${s.world.framesIn} in`,
   );
 }
 

@@ -14,6 +14,12 @@ import { Ticker } from '../session/Ticker.js';
 import type { DatagramClientTransport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
+import { ClientWorld } from '../world/ClientWorld.js';
+import type { AnyComponentDef } from '../world/ComponentRegistry.js';
+import type { Entity } from '../world/Entity.js';
+import { WorldError } from '../world/errors.js';
+import type { GlobalEntity } from '../world/ids.js';
+import type { WorldConnectionOptions } from '../world/WorldConnection.js';
 
 /** Options of {@link Client}. */
 export interface ClientOptions {
@@ -40,6 +46,8 @@ export interface ClientOptions {
   autoReady?: boolean;
   /** Extra ticks the client runs ahead of its server-tick estimate for tick-buffered input (default 2). */
   tickLeadTicks?: number;
+  /** World sending tuning (bytes per step, resend floor). */
+  worldConnection?: WorldConnectionOptions;
 }
 
 /** What `connect()` takes besides the transport. */
@@ -65,6 +73,16 @@ export type ClientEvents<C extends string> = {
   serverInfo: (info: Omit<ServerInfoPacket, 'type'>) => void;
   worldSettings: (data: Uint8Array) => void;
   error: (error: unknown) => void;
+  /** An entity the server replicates entered this client's scope (its components follow as `insert`s). */
+  spawn: (entity: Entity) => void;
+  /** A replicated entity was despawned or left this client's scope. */
+  despawn: (entity: Entity) => void;
+  insert: (entity: Entity, component: AnyComponentDef) => void;
+  remove: (entity: Entity, component: AnyComponentDef) => void;
+  /** Properties of a replicated component changed (the values are already set). */
+  update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
+  /** A world frame from the server was refused; a fatal one ends the session with its message. */
+  worldError: (error: WorldError) => void;
 };
 
 /** Counters of the client. */
@@ -72,15 +90,32 @@ export interface ClientStats extends ClientSessionStats {
   messagesIn: number;
   messagesOut: number;
   malformedMessages: number;
+  world: ClientWorldStats;
+}
+
+/** Replication counters of the client. */
+export interface ClientWorldStats {
+  /** Entities in the client world (replicated from the server, and this client's own). */
+  entities: number;
+  framesIn: number;
+  /** Refused with a non-fatal {@link WorldError} (malformed): counted and dropped. */
+  framesDropped: number;
+  /** Fatal world errors (the session was ended). */
+  fatalErrors: number;
+  framesOut: number;
+  bytesOut: number;
 }
 
 /**
  * The client API (browser-safe): connects over any datagram transport, runs the session
- * handshake, and exchanges typed messages on the protocol's channels.
+ * handshake, exchanges typed messages on the protocol's channels, and mirrors the entities the
+ * server replicates to it (plus, when the protocol allows, entities it owns).
  *
  * ```ts
  * const client = new Client(protocol);
- * await client.connect(udpClient(addr), { username: 'ann' });
+ * client.on('spawn', (entity) => …);
+ * client.on('update', (entity, component, changedKeys) => …);
+ * await client.connect(udpClient(addr), { username: 'ann', identityToken });
  * client.send('chat', Chat, { text: 'hi' });
  * ```
  */
@@ -100,6 +135,10 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   private readonly autoStep: boolean;
   private readonly handlers = new Map<MessageDef<any>, Set<(value: any, channel: C) => void>>();
   private counters = { messagesIn: 0, messagesOut: 0, malformedMessages: 0 };
+  private worldCounters = { framesIn: 0, framesDropped: 0, fatalErrors: 0 };
+  private clientWorld?: ClientWorld;
+  private updatesWired = false;
+  private viewRadius?: number;
 
   constructor(
     readonly protocol: Protocol<C>,
@@ -123,7 +162,12 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
         this.worldSettings = info.worldSettings;
         const rttTicks = Math.ceil(this.session.rttMs / protocol.tickIntervalMs);
         this.tick = info.serverTick + rttTicks + (options.tickLeadTicks ?? 2);
-        this.session.pipe!.onMessage = (channel, payload) => this.deliver(channel, payload);
+        const pipe = this.session.pipe!;
+        pipe.onMessage = (channel, payload) => this.deliver(channel, payload);
+        this.clientWorld = this.createWorld();
+        pipe.onWorldFrame = (frame) => this.receiveWorldFrame(frame);
+        if (this.viewRadius !== undefined)
+          this.session.sendControl({ type: 'ViewRadius', radius: this.viewRadius });
         this.emit('connect', info);
       },
       onControl: (p) => {
@@ -190,7 +234,54 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   }
 
   get stats(): ClientStats {
-    return { ...this.session.stats, dropped: { ...this.session.stats.dropped }, ...this.counters };
+    const world = this.clientWorld;
+    let entities = 0;
+    if (world) for (const _ of world.entities()) entities++;
+    const conn = world?.connection.stats;
+    return {
+      ...this.session.stats,
+      dropped: { ...this.session.stats.dropped },
+      ...this.counters,
+      world: {
+        entities,
+        ...this.worldCounters,
+        framesOut: conn?.framesSent ?? 0,
+        bytesOut: conn?.bytesSent ?? 0,
+      },
+    };
+  }
+
+  /** The replication engine, once connected (advanced use: wire ids, connection stats). */
+  get world(): ClientWorld | undefined {
+    return this.clientWorld;
+  }
+
+  /**
+   * Entities in this client's world: those the server replicates to it (`entity.isLocal`
+   * false, read-only here) and its own (`isLocal` true). Empty before connecting.
+   */
+  entities(): IterableIterator<Entity> {
+    return this.clientWorld?.entities() ?? new Map<GlobalEntity, Entity>().values();
+  }
+
+  /** An entity by this client's local id (ids are per process, not the server's ids). */
+  entity(id: GlobalEntity): Entity | undefined {
+    return this.clientWorld?.entity(id);
+  }
+
+  /**
+   * Spawn an entity this client owns. It replicates to the server ('private', the default)
+   * and, after `entity.configureReplication('public')`, to the other clients in its scope.
+   * Needs a protocol defined with `clientAuthoritativeEntities: true`, and a connection.
+   */
+  spawn(): Entity {
+    if (!this.protocol.clientAuthoritativeEntities) {
+      throw new Error(
+        'client.spawn(): this protocol does not allow client-owned entities (define it with `clientAuthoritativeEntities: true`)',
+      );
+    }
+    if (!this.clientWorld || !this.connected) throw new Error('client.spawn(): not connected');
+    return this.clientWorld.spawn();
   }
 
   /** Send a message on a channel; tick-buffered channels are tagged with the current tick. */
@@ -218,9 +309,15 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     return () => set.delete(handler);
   }
 
-  /** Tell the server our interest radius. */
+  /**
+   * Tell the server our interest radius: it replicates only entities whose position lies
+   * within `radius` of our view centre (which the server sets, usually our avatar). Sent now
+   * if connected, else as soon as the connection is accepted.
+   */
   setViewRadius(radius: number): void {
-    this.session.sendControl({ type: 'ViewRadius', radius });
+    if (!Number.isFinite(radius) || radius < 0) throw new RangeError('view radius must be finite and ≥ 0');
+    this.viewRadius = radius;
+    if (this.connected) this.session.sendControl({ type: 'ViewRadius', radius });
   }
 
   /** Send opaque player options. */
@@ -233,12 +330,19 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     if (this.connected) this.session.sendControl({ type: 'ClientReady' });
   }
 
-  /** One tick: process received datagrams, resend/timeouts, flush. Deterministic with a ManualClock. */
+  /**
+   * One tick: process received datagrams (messages, world frames), resend/timeouts, step the
+   * world (send our entities' changes and world acks), flush. Deterministic with a ManualClock.
+   */
   step(): void {
     const wasConnected = this.connected;
-    this.session.step();
+    this.session.step(this.stepWorld);
     if (wasConnected && this.connected) this.tick++;
   }
+
+  private readonly stepWorld = (): void => {
+    this.clientWorld?.step();
+  };
 
   start(): void {
     this.ticker.start();
@@ -252,6 +356,56 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   async close(reason = 'client closed'): Promise<void> {
     this.ticker.stop();
     await this.session.close(reason);
+  }
+
+  private createWorld(): ClientWorld {
+    const world = new ClientWorld({
+      components: this.protocol.components,
+      clock: this.clock,
+      pipe: this.session.pipe!,
+      allowClientEntities: this.protocol.clientAuthoritativeEntities,
+      connection: this.options.worldConnection,
+    });
+    world.onListenerError = (error, event) => this.onListenerError(error, event);
+    world.on('spawn', (e) => this.emit('spawn', e));
+    world.on('despawn', (e) => this.emit('despawn', e));
+    world.on('insert', (e, c) => this.emit('insert', e, c));
+    world.on('remove', (e, c) => this.emit('remove', e, c));
+    if (this.updatesWired) this.wireUpdates(world);
+    return world;
+  }
+
+  /** `update` is wired on first subscription: the world skips computing changed keys when nobody listens. */
+  override on<K extends keyof ClientEvents<C>>(event: K, listener: ClientEvents<C>[K]): this {
+    super.on(event, listener);
+    if (event === 'update' && !this.updatesWired) {
+      this.updatesWired = true;
+      if (this.clientWorld) this.wireUpdates(this.clientWorld);
+    }
+    return this;
+  }
+
+  private wireUpdates(world: ClientWorld): void {
+    world.on('update', (e, c, keys) => this.emit('update', e, c, keys));
+  }
+
+  private receiveWorldFrame(frame: Uint8Array): void {
+    const world = this.clientWorld;
+    if (!world || !this.connected) return;
+    this.worldCounters.framesIn++;
+    let error: WorldError | null;
+    try {
+      error = world.receiveFrame(frame);
+    } catch (thrown) {
+      // a bug below us met this frame: end the session with a reason rather than throw
+      console.error('baton: internal error applying a world frame', thrown);
+      error = new WorldError('not-allowed', 'world frame could not be applied', true);
+    }
+    if (!error) return;
+    if (error.fatal) this.worldCounters.fatalErrors++;
+    else this.worldCounters.framesDropped++;
+    this.emit('worldError', error);
+    if (error.fatal) this.close(error.message.slice(0, 200)).catch(() => {});
   }
 
   private deliver(channel: number, payload: Uint8Array): void {

@@ -1,12 +1,16 @@
-/** The client API (browser-safe): `Client`, its errors, and the browser-safe transports. */
+/** The client API (browser-safe): `Client`, entities, its errors, and the browser-safe transports. */
 export type { AcceptInfo, ServerProof } from '../session/ClientSession.js';
 export { ConnectError, type ConnectErrorKind } from '../session/ConnectError.js';
 export { RejectCode } from '../session/packets/kinds.js';
 export { browserWebSocketClient, MemoryHub } from '../transport/browser.js';
+export { ClientWorld } from '../world/ClientWorld.js';
+export { Entity, type ReplicationConfig } from '../world/Entity.js';
+export { WorldError } from '../world/errors.js';
 export {
   Client,
   type ClientEvents,
   type ClientOptions,
   type ClientStats,
+  type ClientWorldStats,
   type ConnectOptions,
 } from './Client.js';

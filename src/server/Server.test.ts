@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Client } from '../client/Client.js';
 import { defineProtocol, message, t } from '../index.js';
+import { OfflineAuthenticator } from '../session/Authenticator.js';
+import { generateIssuerKeys } from '../session/node/keys.js';
 import { MemoryHub } from '../transport/browser.js';
 import { ManualClock } from '../util/Clock.js';
 import { Server } from './Server.js';
@@ -19,7 +21,7 @@ const protocol = defineProtocol({
 async function world(n: number) {
   const clock = new ManualClock();
   const hub = new MemoryHub({ clock });
-  const server = new Server(protocol, { clock });
+  const server = new Server(protocol, { clock, authenticator: new OfflineAuthenticator() });
   const address = await server.listen(hub.server());
   const clients = Array.from({ length: n }, () => new Client(protocol, { clock }));
   const step = async () => {
@@ -75,5 +77,22 @@ describe('Server API', () => {
     expect(reasons).toEqual(['bye']);
     await server.close();
     await hub.close();
+  });
+
+  it('needs authentication configured: identity keys (the default, Ed25519) or an explicit authenticator', () => {
+    expect(() => new Server(protocol)).toThrow(
+      /`identityKeys`.*`authenticator`.*new OfflineAuthenticator\(\)/s,
+    );
+    const issuer = generateIssuerKeys('k1');
+    expect(() => new Server(protocol, { identityKeys: {} })).toThrow(/empty/);
+    expect(
+      () =>
+        new Server(protocol, {
+          identityKeys: { k1: issuer.publicKey },
+          authenticator: new OfflineAuthenticator(),
+        }),
+    ).toThrow(/not both/);
+    expect(() => new Server(protocol, { identityKeys: { k1: issuer.publicKey } })).not.toThrow();
+    expect(() => new Server(protocol, { authenticator: new OfflineAuthenticator() })).not.toThrow();
   });
 });

@@ -1,5 +1,5 @@
 import type { Infer, MessageDef, Schema } from '../serde/index.js';
-import { type Authenticator, OfflineAuthenticator } from '../session/Authenticator.js';
+import type { Authenticator } from '../session/Authenticator.js';
 import type { ReassemblerLimits } from '../session/ConnectReassembler.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
@@ -11,11 +11,37 @@ import { Ticker } from '../session/Ticker.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
+import type { AnyComponentDef } from '../world/ComponentRegistry.js';
+import type { Entity, ReplicationConfig } from '../world/Entity.js';
+import { WorldError } from '../world/errors.js';
+import type { GlobalEntity } from '../world/ids.js';
+import type { Room } from '../world/Room.js';
+import { type PositionSource, ServerWorld, type ViewCenter } from '../world/ServerWorld.js';
+import type { WorldConnectionOptions, WorldConnectionStats } from '../world/WorldConnection.js';
+import { type IdentityKeys, resolveAuthenticator } from './authentication.js';
 import { User } from './User.js';
+import { UserWorldPipe } from './UserWorldPipe.js';
+
+/**
+ * Where entity positions live, for spatial interest (DESIGN §3: a `ViewRadius` interest area
+ * refines rooms and include/exclude). Entities without the component are not filtered.
+ */
+export interface InterestOptions extends PositionSource {
+  /** Upper bound on the radius a client may ask for with ViewRadius (default: no bound). */
+  maxRadius?: number;
+}
 
 /** Options of {@link Server}. */
 export interface ServerOptions {
-  /** Verifies client identities. Default: {@link OfflineAuthenticator} (accepts any identity). */
+  /**
+   * Trusted identity-token issuers (Ed25519 public keys by key id): the default authenticator,
+   * an `Ed25519Authenticator` over these keys. Give this or {@link authenticator}.
+   */
+  identityKeys?: IdentityKeys;
+  /**
+   * Verifies client identities, instead of {@link identityKeys}. For development,
+   * `new OfflineAuthenticator()` accepts any identity. Without either option the constructor throws.
+   */
   authenticator?: Authenticator;
   /** ServerInfo.name (default 'baton'). */
   name?: string;
@@ -48,6 +74,10 @@ export interface ServerOptions {
   admit?: (connect: ConnectPacket, address: string) => true | string;
   /** Link implementation (tests). */
   linkFactory?: LinkFactory;
+  /** Spatial interest: which component and fields are an entity's position. */
+  interest?: InterestOptions;
+  /** Per-user world sending tuning (bytes per step, resend floor). */
+  worldConnection?: WorldConnectionOptions;
 }
 
 /** Events of {@link Server}. */
@@ -64,6 +94,19 @@ export type ServerEvents<C extends string> = {
   playerOptions: (user: User, data: Uint8Array) => void;
   /** A handshake failed (rejected, timed out). */
   reject: (address: string, reason: string) => void;
+  /** A client-owned entity appeared (entities the server spawns itself do not fire this). */
+  spawn: (entity: Entity, user: User) => void;
+  /** A client-owned entity went away (its owner despawned it, or left). */
+  despawn: (entity: Entity, user: User) => void;
+  /** A component was inserted on a client-owned entity (also fired after `spawn` for each initial one). */
+  insert: (entity: Entity, component: AnyComponentDef, user: User) => void;
+  remove: (entity: Entity, component: AnyComponentDef, user: User) => void;
+  /** Properties of a client-owned entity's component changed. */
+  update: (entity: Entity, component: AnyComponentDef, changedKeys: string[], user: User) => void;
+  /** The owner made its entity public (other clients in scope see it) or private. */
+  publish: (entity: Entity, mode: ReplicationConfig, user: User) => void;
+  /** A user's world frame was refused; `error.fatal` ones disconnect the user with `error.message`. */
+  worldError: (user: User, error: WorldError) => void;
   /** The built-in ticker's step threw. */
   error: (error: unknown) => void;
 };
@@ -78,17 +121,42 @@ export interface ServerStats extends SessionHostStats {
   messagesOut: number;
   /** Application messages that failed to decode. */
   malformedMessages: number;
+  world: ServerWorldStats;
+}
+
+/** Replication counters of the server. */
+export interface ServerWorldStats {
+  /** Live entities in the server world (server- and client-owned). */
+  entities: number;
+  /** World frames received from users. */
+  framesIn: number;
+  /** Refused with a non-fatal {@link WorldError} (malformed frames): counted and dropped. */
+  framesDropped: number;
+  /** Users disconnected for a fatal {@link WorldError}. */
+  fatalErrors: number;
+  /** World frames and bytes handed to users' sessions (every user, including those who left). */
+  framesOut: number;
+  bytesOut: number;
+  /** Frames not sent because the user had not answered JoinWorld yet (their content is resent). */
+  withheld: number;
 }
 
 /**
  * The server API: listens on one or more transports, runs the session handshake for each
- * player, and exchanges typed messages on the protocol's channels.
+ * player, exchanges typed messages on the protocol's channels, and replicates entities.
  *
  * ```ts
- * const server = new Server(protocol, { name: 'arena' });
+ * const server = new Server(protocol, { identityKeys: { issuer: publicKey }, interest: { component: Position, x: 'x', y: 'y' } });
  * await server.listen(udpServer({ port: 7777 }));
- * server.on('message', (user, channel, def, value) => …);
+ * const room = server.createRoom();
+ * server.on('connect', (user) => room.addUser(user));
+ * room.addEntity(server.spawn().insert(Position, { x: 0, y: 0 }));
  * ```
+ *
+ * World entry: a user joins the server world when its session is accepted (before `'connect'`
+ * fires, so the handler can put it into rooms at once) and leaves it on disconnect. Its world
+ * frames are held back until the client answers JoinWorld with ClientReady (`user.ready`);
+ * with `autoJoinWorld: false`, replication to a user starts once `joinWorld()` is answered.
  */
 export class Server<C extends string = string> extends TypedEmitter<ServerEvents<C>> {
   /** The server tick: incremented by each `step()`. */
@@ -101,21 +169,46 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private readonly bySession = new Map<ServerSession, User>();
   private readonly handlers = new Map<MessageDef<any>, Set<(user: User, value: any, channel: C) => void>>();
   private counters = { messagesIn: 0, messagesOut: 0, malformedMessages: 0 };
+  private worldCounters = { framesIn: 0, framesDropped: 0, fatalErrors: 0 };
+  /** World send counters of users that left (so totals survive them). */
+  private retired = { framesOut: 0, bytesOut: 0, withheld: 0 };
+  private readonly worldPipes = new Map<User, UserWorldPipe>();
+  /** The user whose world frame is being applied: its removal from the world waits for that. */
+  private applying: User | null = null;
+  private removeAfterApply = false;
+  private updatesWired = false;
+  private readonly maxViewRadius: number;
   private closed = false;
+  /**
+   * The replication engine (advanced use; the methods below cover the common cases). Keyed by
+   * {@link User}: rooms, scopes and events name users directly.
+   */
+  readonly world: ServerWorld<User>;
 
   constructor(
     readonly protocol: Protocol<C>,
     readonly options: ServerOptions = {},
   ) {
     super();
+    const authenticator = resolveAuthenticator(options);
     this.clock = options.clock ?? systemClock;
     this.autoStep = options.autoStep ?? options.clock === undefined;
     const maxPlayers = options.maxPlayers ?? 64;
     const autoJoin = options.autoJoinWorld ?? { worldId: 0, clearWorld: true, fade: false };
+    const interest = options.interest;
+    this.maxViewRadius = interest?.maxRadius ?? Number.POSITIVE_INFINITY;
+    this.world = new ServerWorld<User>({
+      components: protocol.components,
+      clock: this.clock,
+      allowClientEntities: protocol.clientAuthoritativeEntities,
+      position: interest && { component: interest.component, x: interest.x, y: interest.y, z: interest.z },
+      connection: options.worldConnection,
+    });
+    this.forwardWorldEvents();
     this.host = new SessionHost({
       protocol,
       clock: this.clock,
-      authenticator: options.authenticator ?? new OfflineAuthenticator(),
+      authenticator,
       linkFactory: options.linkFactory ?? defaultLinkFactory,
       serverInfo: () => ({ name: options.name ?? 'baton', motd: options.motd ?? '', maxPlayers }),
       worldSettings: () => options.worldSettings,
@@ -132,6 +225,10 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         this.byId.set(user.id, user);
         this.bySession.set(session, user);
         session.pipe.onMessage = (channel, payload) => this.deliver(user, channel, payload);
+        session.pipe.onWorldFrame = (frame) => this.receiveWorldFrame(user, frame);
+        const pipe = new UserWorldPipe(user);
+        this.worldPipes.set(user, pipe);
+        this.world.addUser(user, pipe);
         if (autoJoin) this.host.sendControl(session, { type: 'JoinWorld', ...autoJoin });
         this.emit('connect', user);
       },
@@ -145,6 +242,8 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         this.byId.delete(user.id);
         user.connected = false;
         user.disconnectReason = reason;
+        if (this.applying === user) this.removeAfterApply = true;
+        else this.leaveWorld(user);
         this.emit('disconnect', user, reason);
       },
       onControl: (session, packet) => {
@@ -154,8 +253,9 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
           user.ready = true;
           this.emit('ready', user);
         } else if (packet.type === 'ViewRadius') {
-          user.viewRadius = packet.radius;
-          this.emit('viewRadius', user, packet.radius);
+          user.viewRadius = Math.min(packet.radius, this.maxViewRadius);
+          if (this.world.hasUser(user)) this.world.setViewRadius(user, user.viewRadius);
+          this.emit('viewRadius', user, user.viewRadius);
         } else if (packet.type === 'PlayerOptions') {
           user.playerOptions = packet.data;
           this.emit('playerOptions', user, packet.data);
@@ -195,7 +295,92 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       reassembly: this.host.reassembly,
       queuedDatagrams: this.host.queuedDatagrams,
       ...this.counters,
+      world: this.worldStats(),
     };
+  }
+
+  private worldStats(): ServerWorldStats {
+    let entities = 0;
+    for (const _ of this.world.entities()) entities++;
+    const out: ServerWorldStats = { entities, ...this.worldCounters, ...this.retired };
+    for (const pipe of this.worldPipes.values()) {
+      out.framesOut += pipe.framesSent;
+      out.bytesOut += pipe.bytesSent;
+      out.withheld += pipe.withheld;
+    }
+    return out;
+  }
+
+  /** A user's world connection counters (frames, commands, resends…), while it is connected. */
+  worldConnectionStats(user: User): WorldConnectionStats | undefined {
+    const s = this.world.connection(user)?.stats;
+    return s && { ...s };
+  }
+
+  // ---- entities, rooms, scope ----------------------------------------------------------------
+
+  /**
+   * Spawn a server-owned entity. It replicates to the users whose scope it is in: put it in a
+   * room they share (`room.addEntity(e)`); include/exclude and the view radius refine that.
+   */
+  spawn(): Entity {
+    return this.world.spawn();
+  }
+
+  /** An entity of the server world by id (server- or client-owned). */
+  entity(id: GlobalEntity): Entity | undefined {
+    return this.world.entity(id);
+  }
+
+  /** Every entity of the server world (server-owned, and client-owned ones the server knows). */
+  entities(): IterableIterator<Entity> {
+    return this.world.entities();
+  }
+
+  /** A room: users see the entities of the rooms they are in. Add {@link User}s and entities to it. */
+  createRoom(): Room<User> {
+    return this.world.createRoom();
+  }
+
+  /** Empty a room and retire it (its entities leave the scope of its users, unless another room holds them). */
+  destroyRoom(room: Room<User>): void {
+    this.world.destroyRoom(room);
+  }
+
+  /** Force an entity into a user's scope (they must still share a room). Ignored for a user who left. */
+  include(user: User, entity: Entity): void {
+    if (this.world.hasUser(user)) this.world.include(user, entity);
+  }
+
+  /** Keep an entity out of a user's scope. Ignored for a user who left. */
+  exclude(user: User, entity: Entity): void {
+    if (this.world.hasUser(user)) this.world.exclude(user, entity);
+  }
+
+  /** Undo include/exclude: rooms and the view radius decide again. */
+  resetScope(user: User, entity: Entity): void {
+    if (this.world.hasUser(user)) this.world.resetScope(user, entity);
+  }
+
+  /** Whether the entity is in the user's scope by the current rules (what the next step replicates). */
+  inScope(user: User, entity: Entity): boolean {
+    return this.world.inScope(user, entity);
+  }
+
+  /**
+   * Centre of a user's interest area: an entity (follows its position, e.g. the player's
+   * avatar) or a point. The radius comes from the client (`client.setViewRadius`) or
+   * {@link setViewRadius}; both are needed, plus the `interest` option, for the radius to filter.
+   */
+  setViewCenter(user: User, center: ViewCenter | null): void {
+    if (this.world.hasUser(user)) this.world.setViewCenter(user, center);
+  }
+
+  /** Override a user's view radius from the server (null: no radius filtering). The client's next ViewRadius replaces it. */
+  setViewRadius(user: User, radius: number | null): void {
+    if (!this.world.hasUser(user)) return;
+    user.viewRadius = radius === null ? undefined : Math.min(radius, this.maxViewRadius);
+    this.world.setViewRadius(user, user.viewRadius ?? null);
   }
 
   /** Send a message to one user on a channel. */
@@ -252,9 +437,9 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   }
 
   /**
-   * One tick: process received datagrams (handshakes, messages), deliver the tick-buffered
-   * messages clients tagged with this tick, run timeouts, flush every link. Deterministic
-   * with a ManualClock.
+   * One tick: process received datagrams (handshakes, messages, world frames), deliver the
+   * tick-buffered messages clients tagged with this tick, run timeouts, step the world
+   * (replicate this tick's changes), flush every link. Deterministic with a ManualClock.
    */
   step(): void {
     if (this.closed) return;
@@ -266,7 +451,9 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         this.deliver(user, m.channel, m.payload);
       }
     }
+    // timeouts first, so no frames are built for users that just timed out
     this.host.maintain();
+    this.world.step();
     this.host.flush();
     this.tick++;
   }
@@ -287,6 +474,64 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     this.closed = true;
     this.ticker.stop();
     await this.host.shutdown(reason);
+  }
+
+  private receiveWorldFrame(user: User, frame: Uint8Array): void {
+    if (!user.connected || !this.world.hasUser(user)) return;
+    this.worldCounters.framesIn++;
+    let error: WorldError | null;
+    this.applying = user;
+    try {
+      error = this.world.receiveFrame(user, frame);
+    } catch (thrown) {
+      // Not a WorldError: a bug below us met this frame. The user's world state can no longer
+      // be trusted, so the user goes, with a reason, instead of the exception escaping.
+      console.error('baton: internal error applying a world frame', thrown);
+      error = new WorldError('not-allowed', 'world frame could not be applied', true);
+    } finally {
+      this.applying = null;
+    }
+    if (this.removeAfterApply) {
+      // disconnected by a listener while its frame was being applied
+      this.removeAfterApply = false;
+      this.leaveWorld(user);
+    }
+    if (!error) return;
+    if (error.fatal) this.worldCounters.fatalErrors++;
+    else this.worldCounters.framesDropped++;
+    this.emit('worldError', user, error);
+    if (error.fatal) this.disconnect(user, clampReason(error.message));
+  }
+
+  private leaveWorld(user: User): void {
+    const pipe = this.worldPipes.get(user);
+    if (pipe) {
+      this.retired.framesOut += pipe.framesSent;
+      this.retired.bytesOut += pipe.bytesSent;
+      this.retired.withheld += pipe.withheld;
+    }
+    this.worldPipes.delete(user);
+    this.world.removeUser(user);
+  }
+
+  /** Client-owned entity events, with the owning {@link User}. */
+  private forwardWorldEvents(): void {
+    const w = this.world;
+    w.on('spawn', (e, user) => this.emit('spawn', e, user));
+    w.on('despawn', (e, user) => this.emit('despawn', e, user));
+    w.on('insert', (e, c) => this.emit('insert', e, c, e.ownerKey as User));
+    w.on('remove', (e, c) => this.emit('remove', e, c, e.ownerKey as User));
+    w.on('publish', (e, mode) => this.emit('publish', e, mode, e.ownerKey as User));
+  }
+
+  /** `update` is wired on first subscription: the world skips computing changed keys when nobody listens. */
+  override on<K extends keyof ServerEvents<C>>(event: K, listener: ServerEvents<C>[K]): this {
+    super.on(event, listener);
+    if (event === 'update' && !this.updatesWired) {
+      this.updatesWired = true;
+      this.world.on('update', (e, c, keys) => this.emit('update', e, c, keys, e.ownerKey as User));
+    }
+    return this;
   }
 
   private sendEncoded(user: User, channel: number, bytes: Uint8Array): void {
@@ -322,4 +567,14 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     }
     this.emit('message', user, name, decoded.def, decoded.value);
   }
+}
+
+const reasonEncoder = new TextEncoder();
+const reasonDecoder = new TextDecoder();
+
+/** A reason that fits the Disconnect packet (256 bytes), cut on a character boundary. */
+function clampReason(reason: string, maxBytes = 200): string {
+  const bytes = reasonEncoder.encode(reason);
+  if (bytes.length <= maxBytes) return reason;
+  return reasonDecoder.decode(bytes.subarray(0, maxBytes)).replace(/\uFFFD$/, '');
 }

@@ -1,7 +1,11 @@
 import type { ServerSession } from '../session/ServerSession.js';
 import type { TransportAddress } from '../transport/types.js';
 
-/** A connected player, as the server API sees it. */
+/**
+ * A connected player, as the server API sees it: what game code passes around — to
+ * `server.send`, to rooms (`room.addUser(user)`), to `server.include/exclude` — and what the
+ * server's events name (including client-owned entity events).
+ */
 export class User {
   /** Client id (also sent to the client in SetClientId). Unique for the server's lifetime. */
   readonly id: number;
@@ -14,11 +18,15 @@ export class User {
   readonly language: string;
   readonly identityToken?: Uint8Array;
   readonly referralData?: Uint8Array;
-  /** Last ViewRadius the client sent. */
+  /**
+   * Interest radius in force: the last ViewRadius the client sent (clamped to the server's
+   * `interest.maxRadius`) or what `server.setViewRadius` set. It filters replication once the
+   * server has set a view centre (`server.setViewCenter`) and declared positions (`interest`).
+   */
   viewRadius?: number;
   /** Last PlayerOptions the client sent. */
   playerOptions?: Uint8Array;
-  /** The client answered JoinWorld with ClientReady. */
+  /** The client answered JoinWorld with ClientReady (world frames flow to it only then). */
   ready = false;
   /** False once disconnected. */
   connected = true;

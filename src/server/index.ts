@@ -1,4 +1,4 @@
-/** The server API (Node): `Server`, users, authenticators, and the server transports. */
+/** The server API (Node): `Server`, users, entities and rooms, authenticators, and the server transports. */
 export {
   type AuthDecision,
   type Authenticator,
@@ -15,6 +15,19 @@ export {
 } from '../session/node/index.js';
 export { RejectCode } from '../session/packets/kinds.js';
 export { MemoryHub } from '../transport/browser.js';
-export { udpServer, websocketServer } from '../transport/index.js';
-export { Server, type ServerEvents, type ServerOptions, type ServerStats } from './Server.js';
+// the Node client transports too, for bots, tools and tests running in Node
+export { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
+export { Entity, type ReplicationConfig, type ScopeExitPolicy } from '../world/Entity.js';
+export { WorldError } from '../world/errors.js';
+export type { Room } from '../world/Room.js';
+export { ServerWorld, type ViewCenter } from '../world/ServerWorld.js';
+export type { IdentityKeys } from './authentication.js';
+export {
+  type InterestOptions,
+  Server,
+  type ServerEvents,
+  type ServerOptions,
+  type ServerStats,
+  type ServerWorldStats,
+} from './Server.js';
 export { User } from './User.js';

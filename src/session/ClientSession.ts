@@ -186,8 +186,12 @@ export class ClientSession {
     return result;
   }
 
-  /** Process received datagrams, resend Connect, check timeouts, flush the link. */
-  step(): void {
+  /**
+   * Process received datagrams, resend Connect, check timeouts, flush the link.
+   * `beforeFlush` runs (once connected) between receiving and flushing, so what the layer
+   * above sends in reaction to this step's input leaves in the same flush.
+   */
+  step(beforeFlush?: () => void): void {
     if (this.state === 'idle' || this.state === 'closed') return;
     const batch = this.queue;
     this.queue = [];
@@ -211,6 +215,10 @@ export class ClientSession {
     if (this.link?.timedOut) {
       this.end('timed out', 'timeout', false);
       return;
+    }
+    if (beforeFlush && this.state === 'connected') {
+      beforeFlush();
+      if (this.isClosed()) return;
     }
     this.link?.flush();
   }

@@ -3,6 +3,7 @@
  * Node only because of UDP and `ws`; browsers import `./browser.js` instead.
  */
 export * from './browser.js';
+export * from './stream/index.js';
 export {
   formatUdpPeer,
   parseUdpPeer,
@@ -18,4 +19,3 @@ export {
   websocketClient,
   websocketServer,
 } from './WebSocketTransport.js';
-export * from './stream/index.js';

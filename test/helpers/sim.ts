@@ -1,6 +1,6 @@
 import { Client, type ClientOptions } from '../../src/client/index.js';
 import type { Protocol } from '../../src/index.js';
-import { Server, type ServerOptions } from '../../src/server/index.js';
+import { OfflineAuthenticator, Server, type ServerOptions } from '../../src/server/index.js';
 import type { LinkConditionerConfig } from '../../src/transport/browser.js';
 import { MemoryHub } from '../../src/transport/browser.js';
 import type { TransportAddress } from '../../src/transport/types.js';
@@ -27,7 +27,12 @@ export class Sim {
 
   constructor(opts: { seed?: number; conditioner?: LinkConditionerConfig; server?: ServerOptions } = {}) {
     this.hub = new MemoryHub({ clock: this.clock, seed: opts.seed ?? 1, conditioner: opts.conditioner });
-    this.server = new Server(protocol, { clock: this.clock, ...opts.server });
+    // development authentication unless the test brings its own (identity keys or an authenticator)
+    const auth =
+      opts.server?.authenticator || opts.server?.identityKeys
+        ? {}
+        : { authenticator: new OfflineAuthenticator() };
+    this.server = new Server(protocol, { clock: this.clock, ...auth, ...opts.server });
   }
 
   async listen(): Promise<this> {
