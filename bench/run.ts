@@ -12,10 +12,11 @@
 import { writeFileSync } from 'node:fs';
 import { codecBench } from './codec.bench.js';
 import { type BenchModule, type BenchRow, createContext, formatTable, sinkValue } from './harness.js';
+import { proxyBench } from './proxy.bench.js';
 import { udpBench } from './udp.bench.js';
 
 /** Every benchmark module, in the order they run. Register new ones here. */
-export const MODULES: readonly BenchModule[] = [codecBench, udpBench];
+export const MODULES: readonly BenchModule[] = [codecBench, udpBench, proxyBench];
 
 interface Args {
   quick: boolean;

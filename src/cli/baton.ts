@@ -4,12 +4,16 @@
  * and `bench` arrive with their layers.
  */
 import { parseArgs } from 'node:util';
+import { runClusterDemo } from './clusterDemo.js';
 import { runDemo } from './demo.js';
+import { runTrace } from './trace.js';
 
-const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>]`;
+const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--cluster]
+       baton trace <file> [--session <id>]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'trace') return runTrace(rest);
   if (command !== 'demo') {
     console.error(USAGE);
     return command === undefined || command === '--help' ? 0 : 2;
@@ -20,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '10' },
       transport: { type: 'string', default: 'udp' },
       bots: { type: 'string', default: '4' },
+      cluster: { type: 'boolean', default: false },
     },
   });
   const durationSeconds = Number(values.duration);
@@ -34,7 +39,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  await runDemo({ durationSeconds, bots, transport });
+  if (values.cluster) await runClusterDemo({ durationSeconds, bots, transport });
+  else await runDemo({ durationSeconds, bots, transport });
   return 0;
 }
 

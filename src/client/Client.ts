@@ -48,6 +48,13 @@ export interface ClientOptions {
   tickLeadTicks?: number;
   /** World sending tuning (bytes per step, resend floor). */
   worldConnection?: WorldConnectionOptions;
+  /**
+   * Follow referrals: on `ClientReferral` the client reconnects to the given host/port over the
+   * transport this returns, presenting the referral data in `Connect.referralData` (same uuid,
+   * username and token). Events: `referral`, `disconnect`, `reconnect`, then `connect` (or
+   * `reconnectFailed`). Without it, `referral` is only reported.
+   */
+  followReferrals?: (to: { host: string; port: number }) => DatagramClientTransport;
 }
 
 /** What `connect()` takes besides the transport. */
@@ -68,7 +75,14 @@ export type ClientEvents<C extends string> = {
   disconnect: (reason: string) => void;
   message: (channel: C, def: MessageDef<any>, value: unknown) => void;
   joinWorld: (join: Omit<JoinWorldPacket, 'type'>) => void;
-  /** The server sends us elsewhere (a disconnect follows). */
+  /**
+   * A reconnect after a referral starts (`followReferrals`); `connect` follows once accepted.
+   * The world of the old server is dropped (its entities are not despawned one by one).
+   */
+  reconnect: (to: { host: string; port: number }) => void;
+  /** A reconnect after a referral failed; the client stays disconnected. */
+  reconnectFailed: (error: unknown) => void;
+  /** The server sends us elsewhere (a disconnect follows; with `followReferrals`, a reconnect after it). */
   referral: (to: { host: string; port: number; data: Uint8Array }) => void;
   serverInfo: (info: Omit<ServerInfoPacket, 'type'>) => void;
   worldSettings: (data: Uint8Array) => void;
@@ -129,7 +143,10 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   id?: number;
   serverInfo?: Omit<ServerInfoPacket, 'type'>;
   worldSettings?: Uint8Array;
-  private readonly session: ClientSession;
+  private session: ClientSession;
+  /** What the last `connect()` presented (uuid resolved), for reconnects after a referral. */
+  private identity?: ConnectOptions & { uuid: string };
+  private pendingReferral?: { host: string; port: number; data: Uint8Array };
   private readonly clock: Clock;
   private readonly ticker: Ticker;
   private readonly autoStep: boolean;
@@ -147,7 +164,18 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     super();
     this.clock = options.clock ?? systemClock;
     this.autoStep = options.autoStep ?? options.clock === undefined;
-    this.session = new ClientSession({
+    this.session = this.newSession();
+    this.ticker = new Ticker(
+      protocol.tickIntervalMs,
+      () => this.step(),
+      (e) => this.emit('error', e),
+    );
+  }
+
+  private newSession(): ClientSession {
+    const protocol = this.protocol;
+    const options = this.options;
+    return new ClientSession({
       protocol,
       clock: this.clock,
       linkFactory: options.linkFactory ?? defaultLinkFactory,
@@ -177,6 +205,7 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
             if (options.autoReady ?? true) this.ready();
             break;
           case 'ClientReferral':
+            if (options.followReferrals) this.pendingReferral = { host: p.host, port: p.port, data: p.data };
             this.emit('referral', { host: p.host, port: p.port, data: p.data });
             break;
           case 'ServerInfo':
@@ -192,13 +221,28 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
       onClosed: (reason) => {
         this.ticker.stop();
         this.emit('disconnect', reason);
+        const referral = this.pendingReferral;
+        this.pendingReferral = undefined;
+        if (referral && options.followReferrals) void this.followReferral(referral, options.followReferrals);
       },
     });
-    this.ticker = new Ticker(
-      protocol.tickIntervalMs,
-      () => this.step(),
-      (e) => this.emit('error', e),
-    );
+  }
+
+  /** Reconnect where a referral points, presenting its data. */
+  private async followReferral(
+    to: { host: string; port: number; data: Uint8Array },
+    dial: NonNullable<ClientOptions['followReferrals']>,
+  ): Promise<void> {
+    const identity = this.identity;
+    if (!identity) return;
+    this.session = this.newSession();
+    this.clientWorld = undefined;
+    this.emit('reconnect', { host: to.host, port: to.port });
+    try {
+      await this.connect(dial({ host: to.host, port: to.port }), { ...identity, referralData: to.data });
+    } catch (error) {
+      this.emit('reconnectFailed', error);
+    }
   }
 
   /**
@@ -207,8 +251,10 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
    * 'closed', 'server-auth-failed').
    */
   async connect(transport: DatagramClientTransport, options: ConnectOptions): Promise<AcceptInfo> {
+    const uuid = options.uuid ?? randomUuid();
+    this.identity = { ...options, uuid };
     const promise = this.session.connect(transport, {
-      uuid: options.uuid ?? randomUuid(),
+      uuid,
       username: options.username,
       identityToken: options.identityToken,
       referralData: options.referralData,

@@ -1,3 +1,4 @@
+import type { TicketVerdict } from '../cluster/MigrationTicket.js';
 import type { Infer, MessageDef, Schema } from '../serde/index.js';
 import type { Authenticator } from '../session/Authenticator.js';
 import type { ReassemblerLimits } from '../session/ConnectReassembler.js';
@@ -6,8 +7,9 @@ import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import type { Protocol } from '../session/Protocol.js';
 import type { ConnectPacket, JoinWorldPacket } from '../session/packets/types.js';
 import type { ServerSession } from '../session/ServerSession.js';
-import { SessionHost, type SessionHostStats } from '../session/SessionHost.js';
+import { SessionHost, type SessionHostOptions, type SessionHostStats } from '../session/SessionHost.js';
 import { Ticker } from '../session/Ticker.js';
+import type { StreamAddress, StreamServerTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
@@ -19,6 +21,13 @@ import type { Room } from '../world/Room.js';
 import { type PositionSource, ServerWorld, type ViewCenter } from '../world/ServerWorld.js';
 import type { WorldConnectionOptions, WorldConnectionStats } from '../world/WorldConnection.js';
 import { type IdentityKeys, resolveAuthenticator } from './authentication.js';
+import { type BackendTicketOptions, BackendTickets, type TicketPresentation } from './BackendTickets.js';
+import {
+  ProxiedSession,
+  ProxiedSessions,
+  type ProxiedStats,
+  type ProxyListenOptions,
+} from './ProxiedSessions.js';
 import { User } from './User.js';
 import { UserWorldPipe } from './UserWorldPipe.js';
 
@@ -179,6 +188,11 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private updatesWired = false;
   private readonly maxViewRadius: number;
   private closed = false;
+  /** The session callbacks, shared by the SessionHost and the proxy listener (backend mode). */
+  private readonly sessionEvents: Pick<SessionHostOptions, 'onAccepted' | 'onClosed' | 'onControl'>;
+  /** Players through trusted proxies (backend mode), once `listenProxies` was called. */
+  private proxied?: ProxiedSessions;
+  private tickets?: BackendTickets;
   /**
    * The replication engine (advanced use; the methods below cover the common cases). Keyed by
    * {@link User}: rooms, scopes and events name users directly.
@@ -205,21 +219,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       connection: options.worldConnection,
     });
     this.forwardWorldEvents();
-    this.host = new SessionHost({
-      protocol,
-      clock: this.clock,
-      authenticator,
-      linkFactory: options.linkFactory ?? defaultLinkFactory,
-      serverInfo: () => ({ name: options.name ?? 'baton', motd: options.motd ?? '', maxPlayers }),
-      worldSettings: () => options.worldSettings,
-      currentTick: () => this.tick,
-      maxPlayers,
-      maxPendingHandshakes: options.maxPendingHandshakes,
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
-      lingerMs: options.lingerMs,
-      link: options.link,
-      reassembly: options.reassembly,
-      admit: options.admit,
+    this.sessionEvents = {
       onAccepted: (session) => {
         const user = new User(session);
         this.byId.set(user.id, user);
@@ -261,6 +261,23 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
           this.emit('playerOptions', user, packet.data);
         }
       },
+    };
+    this.host = new SessionHost({
+      protocol,
+      clock: this.clock,
+      authenticator,
+      linkFactory: options.linkFactory ?? defaultLinkFactory,
+      serverInfo: () => ({ name: options.name ?? 'baton', motd: options.motd ?? '', maxPlayers }),
+      worldSettings: () => options.worldSettings,
+      currentTick: () => this.tick,
+      maxPlayers,
+      maxPendingHandshakes: options.maxPendingHandshakes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      lingerMs: options.lingerMs,
+      link: options.link,
+      reassembly: options.reassembly,
+      admit: options.admit,
+      ...this.sessionEvents,
     });
     this.ticker = new Ticker(
       protocol.tickIntervalMs,
@@ -419,7 +436,9 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
 
   /** Disconnect a user with a reason (the client sees it). */
   disconnect(user: User, reason: string): void {
-    if (user.connected) this.host.close(user.session, reason, true);
+    if (!user.connected) return;
+    if (user.session instanceof ProxiedSession) this.proxied?.close(user.session, reason, true);
+    else this.host.close(user.session, reason, true);
   }
 
   /** Send the user to another server (ClientReferral), then disconnect it. */
@@ -427,6 +446,89 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     if (!user.connected) return;
     this.host.sendControl(user.session, { type: 'ClientReferral', host, port, data });
     this.disconnect(user, `referred to ${host}:${port}`);
+  }
+
+  // ---- backend mode: players through trusted proxies ----------------------------------------
+
+  /**
+   * Take players from trusted proxies over a stream listener (mutual TLS:
+   * `tlsStreamServer({ cert, key, ca, port: 0 })`), alongside or instead of `listen()`. Trust
+   * comes from the certificate (chained to `ca`; optionally `allowedProxies` CNs); each player
+   * becomes an ordinary {@link User} with the identity the proxy vouches for.
+   * `backendId`/`tickets` enable {@link issueMigrationTicket}/{@link verifyMigrationTicket}.
+   */
+  async listenProxies(
+    transport: StreamServerTransport,
+    options: ProxyListenOptions & { backendId?: string; tickets?: BackendTicketOptions } = {},
+  ): Promise<StreamAddress> {
+    if (!this.proxied) {
+      const o = this.options;
+      const maxPlayers = o.maxPlayers ?? 64;
+      this.proxied = new ProxiedSessions(
+        {
+          protocol: this.protocol,
+          clock: this.clock,
+          allocateId: () => this.host.allocateId(),
+          serverInfo: () => ({ name: o.name ?? 'baton', motd: o.motd ?? '', maxPlayers }),
+          worldSettings: () => o.worldSettings,
+          currentTick: () => this.tick,
+          admit: (connect, address) =>
+            this.byId.size >= maxPlayers ? 'server full' : (o.admit?.(connect, address) ?? true),
+          onAccepted: (s) => this.sessionEvents.onAccepted(s),
+          onClosed: (s, reason) => this.sessionEvents.onClosed(s, reason, true),
+          onControl: (s, p) => this.sessionEvents.onControl(s, p),
+        },
+        options,
+      );
+    }
+    if (options.backendId && !this.tickets) {
+      this.tickets = new BackendTickets(options.backendId, this.protocol.hash, options.tickets ?? {});
+    }
+    const address = await this.proxied.listen(transport);
+    if (this.autoStep) this.start();
+    return address;
+  }
+
+  /** Counters of the proxy listener (backend mode), if any. */
+  get proxiedStats(): ProxiedStats | undefined {
+    return this.proxied && { ...this.proxied.stats, dropped: { ...this.proxied.stats.dropped } };
+  }
+
+  /**
+   * Ask the user's proxy to move it to backend `backendId` (by referral for now). False for a
+   * user that did not come through a proxy.
+   */
+  transfer(user: User, backendId: string): boolean {
+    if (!user.connected || !(user.session instanceof ProxiedSession)) return false;
+    return this.proxied?.transfer(user.session, backendId) ?? false;
+  }
+
+  /**
+   * Sign a migration ticket handing `user` (with `state`, the handed-off player state) to
+   * `targetBackendId`. Needs `listenProxies(…, { backendId, tickets: { privateKey } })`.
+   */
+  issueMigrationTicket(user: User, targetBackendId: string, state: Uint8Array): Uint8Array {
+    if (!this.tickets)
+      throw new Error('issueMigrationTicket: no backendId/tickets configured (listenProxies options)');
+    const sid = user.session instanceof ProxiedSession ? user.session.proxySessionId : 0;
+    return this.tickets.issue(user.uuid, sid, targetBackendId, state);
+  }
+
+  /**
+   * Verify a ticket presented for a player arriving here: signature, audience (this backend),
+   * subject, proxy session, protocol, validity window, state digest, single use — each failure
+   * with its own `reason`.
+   */
+  verifyMigrationTicket(ticket: Uint8Array, presented: TicketPresentation): Promise<TicketVerdict> {
+    if (!this.tickets)
+      throw new Error('verifyMigrationTicket: no backendId/tickets configured (listenProxies options)');
+    return this.tickets.verify(ticket, presented);
+  }
+
+  /** Ticket counters of this backend (issued, accepted, rejected by reason), if configured. */
+  get ticketStats(): { issued: number; accepted: number; rejected: Record<string, number> } | undefined {
+    const t = this.tickets;
+    return t && { issued: t.issued, accepted: t.accepted, rejected: { ...t.rejected } };
   }
 
   /** Send JoinWorld (world entry); the client answers ClientReady (`'ready'` event). */
@@ -444,6 +546,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   step(): void {
     if (this.closed) return;
     this.host.receive();
+    this.proxied?.receive();
     for (const user of [...this.byId.values()]) {
       if (!user.connected) continue;
       for (const m of user.session.pipe.takeTickMessages(this.tick)) {
@@ -453,6 +556,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     }
     // timeouts first, so no frames are built for users that just timed out
     this.host.maintain();
+    this.proxied?.maintain();
     this.world.step();
     this.host.flush();
     this.tick++;
@@ -473,6 +577,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     if (this.closed) return;
     this.closed = true;
     this.ticker.stop();
+    await this.proxied?.shutdown(reason);
     await this.host.shutdown(reason);
   }
 

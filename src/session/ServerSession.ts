@@ -1,7 +1,7 @@
 import type { PeerId, TransportAddress } from '../transport/types.js';
-import type { LinkPipe } from './LinkPipe.js';
 import type { LinkLike } from './linkTypes.js';
 import type { ConnectPacket } from './packets/types.js';
+import type { ServerSessionPipe } from './SessionPipe.js';
 
 /**
  * Where a server-side session is in its life:
@@ -22,6 +22,8 @@ export class ServerSession {
   sendBudget: number;
   sentBeforeValidation = 0;
   closeDeadline = 0;
+  /** Authenticated and handed to `deferAccept`, waiting for `completeAccept` (a proxy). */
+  deferred = false;
   /** Set once the session accepted: the reason it ended, once it did. */
   closeReason?: string;
 
@@ -44,7 +46,7 @@ export class ServerSession {
     readonly createdAt: number,
     readonly handshakeDeadline: number,
     readonly link: LinkLike,
-    readonly pipe: LinkPipe,
+    readonly pipe: ServerSessionPipe,
     sendBudget: number,
   ) {
     this.sendBudget = sendBudget;

@@ -65,6 +65,15 @@ export interface SessionHostOptions {
   readonly onClosed: (session: ServerSession, reason: string, wasAccepted: boolean) => void;
   /** Client → server setup packets once accepted: ViewRadius, PlayerOptions, ClientReady. */
   readonly onControl: (session: ServerSession, packet: SessionPacket) => void;
+  /**
+   * Deferred acceptance (a proxy): when set, a session that passed authentication and `admit`
+   * gets its ServerAuthToken and is then handed here instead of being accepted; the owner later
+   * calls {@link SessionHost.completeAccept} with the setup packets (from a backend) or
+   * {@link SessionHost.reject}. The handshake deadline still applies.
+   */
+  readonly deferAccept?: (session: ServerSession, decision: AuthDecision & { ok: true }) => void;
+  /** Called whenever a datagram was queued (an owner that processes input at once schedules `receive()`). */
+  readonly onInbound?: () => void;
 }
 
 /** Counters of everything the session host received, sent, and refused. */
@@ -154,6 +163,14 @@ export class SessionHost {
     this.lingerMs = o.lingerMs ?? 1000;
     this.maxQueued = o.maxQueuedDatagrams ?? 16384;
     this.maxQueuedBytes = o.maxQueuedBytes ?? 16 * 1024 * 1024;
+  }
+
+  /**
+   * A fresh session id from this host's sequence, for sessions that arrive another way (players
+   * behind a proxy) so that every user of one server has a distinct id.
+   */
+  allocateId(): number {
+    return this.nextId++;
   }
 
   /** Sessions past the handshake. */
@@ -279,6 +296,7 @@ export class SessionHost {
     }
     this.queue.push(item);
     this.queuedBytes += size;
+    this.o.onInbound?.();
   }
 
   private handleInbound(item: Inbound): void {
@@ -539,6 +557,11 @@ export class SessionHost {
       return;
     }
     this.sendControl(s, { type: 'ServerAuthToken', serverAccessToken: d.serverAccessToken ?? clientGrant });
+    if (this.o.deferAccept) {
+      s.deferred = true;
+      this.o.deferAccept(s, d);
+      return;
+    }
     this.sendControl(s, { type: 'SetClientId', clientId: s.id });
     this.sendControl(s, { type: 'ServerInfo', ...this.o.serverInfo() });
     const settings = this.o.worldSettings?.();
@@ -549,6 +572,27 @@ export class SessionHost {
     this.accepted++;
     this.stats.sessionsAccepted++;
     this.o.onAccepted(s);
+  }
+
+  /**
+   * Accept a session handed to `deferAccept`: send `setup` (SetClientId, ServerInfo,
+   * WorldSettings… as a backend produced them), then ConnectAccept with `serverTick`. Returns
+   * false (and rejects the session) if it is no longer waiting or the server is full.
+   */
+  completeAccept(s: ServerSession, setup: readonly SessionPacket[], serverTick: number): boolean {
+    if (s.state !== 'authenticating' || !s.deferred) return false;
+    if (this.accepted >= this.maxPlayers) {
+      this.reject(s, RejectCode.ServerFull, 'server full');
+      return false;
+    }
+    for (const p of setup) this.sendControl(s, p);
+    this.sendControl(s, { type: 'ConnectAccept', serverTick });
+    s.state = 'accepted';
+    this.pending--;
+    this.accepted++;
+    this.stats.sessionsAccepted++;
+    this.o.onAccepted(s);
+    return true;
   }
 
   /** Refuse a session that has a link: ConnectReject on the control channel, then linger. */

@@ -1,3 +1,5 @@
+import type { TickMessage } from './LinkPipe.js';
+
 /**
  * What the layers above the session (world replication, the API) see of one player's session,
  * whatever carries it: `LinkPipe` (a datagram link, direct or client↔proxy) or, later,
@@ -23,4 +25,14 @@ export interface SessionPipe extends WorldFramePipe {
   onWorldFrame: (frame: Uint8Array) => void;
   /** Set by the owner: application messages from the peer. */
   onMessage: (channel: number, payload: Uint8Array) => void;
+}
+
+/**
+ * What a server-side session's pipe offers beyond {@link SessionPipe}: inbound routing by
+ * link-channel number and the tick buffer. `LinkPipe` (a direct or proxied-to client) and
+ * `MuxPipe` (a player behind a proxy) both implement it.
+ */
+export interface ServerSessionPipe extends SessionPipe {
+  deliver(linkChannel: number, payload: Uint8Array): boolean;
+  takeTickMessages(tick: number): TickMessage[];
 }

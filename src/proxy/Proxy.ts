@@ -1,0 +1,856 @@
+/**
+ * The full proxy (DESIGN §5 "data path"): terminates each player's session with the session
+ * layer (handshake, authentication, its datagram link), routes the player to a backend of its
+ * pool over one mutually authenticated stream per backend, and relays — channel messages per
+ * channel (on the same link channel mode towards the client), world frames opaque — never
+ * decoding game state. It keeps each player's session data ({@link CapturedSession}) and moves
+ * players between backends by referral (seamless migration is a later step).
+ */
+import type { KeyObject } from 'node:crypto';
+import { type Ed25519KeyPair, generateEd25519KeyPair } from '../cluster/ed25519.js';
+import { MAX_BACKEND_ID_BYTES, type PublicKeyLookup } from '../cluster/MigrationTicket.js';
+import type { NonceStore } from '../cluster/NonceStore.js';
+import { InMemoryNonceStore } from '../cluster/NonceStore.js';
+import {
+  createReferralClaims,
+  decodeReferralToken,
+  issueReferralToken,
+  verifyReferralToken,
+} from '../cluster/ReferralToken.js';
+import { type BackendRecord, canTakePlayers, type Registry } from '../cluster/Registry.js';
+import type { TicketKeys } from '../cluster/TicketKeys.js';
+import { DecodeError } from '../serde/index.js';
+import type { AuthDecision, Authenticator } from '../session/Authenticator.js';
+import { defaultLinkFactory } from '../session/defaultLink.js';
+import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
+import {
+  BACKEND_CONTROL_TYPES,
+  clampUtf8,
+  decodeMuxControl,
+  decodeMuxMessage,
+  decodePlayerAccept,
+  decodeReason,
+  encodeMuxControl,
+  encodeMuxMessage,
+  encodePlayerOpen,
+  encodeReason,
+  encodeVarUint,
+  MUX_MAX_BACKEND_ID_BYTES,
+  MuxFrame,
+} from '../session/mux.js';
+import type { Protocol } from '../session/Protocol.js';
+import { RejectCode } from '../session/packets/kinds.js';
+import type { ConnectPacket, SessionPacket } from '../session/packets/types.js';
+import type { ServerSession } from '../session/ServerSession.js';
+import { SessionHost, type SessionHostStats } from '../session/SessionHost.js';
+import { type PemInput, tlsStreamClient } from '../transport/stream/TlsStream.js';
+import type { StreamClientTransport } from '../transport/stream/types.js';
+import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
+import { type Clock, systemClock } from '../util/Clock.js';
+import { TypedEmitter } from '../util/TypedEmitter.js';
+import { BackendLink } from './BackendLink.js';
+import {
+  type CapturedSession,
+  captureConnect,
+  captureFromBackend,
+  captureFromClient,
+} from './CapturedSession.js';
+import { type TraceDirection, type TraceHop, TraceWriter } from './trace.js';
+
+/** TLS material of the proxy's backend links (its client certificate and the CA backends chain to). */
+export interface ProxyTlsOptions {
+  cert: PemInput;
+  key: PemInput;
+  ca: PemInput;
+  /** Name backend certificates must carry (default: the registry host). */
+  servername?: string;
+  /** Default 5000 ms. */
+  handshakeTimeoutMs?: number;
+}
+
+/** Options of {@link Proxy}. */
+export interface ProxyOptions {
+  /** The protocol the proxy's players and backends speak (channel modes, hash). */
+  protocol: Protocol;
+  /** Client-facing listeners (UDP, WebSocket, memory). */
+  listen: readonly DatagramServerTransport[];
+  /** Backend links: mutual TLS. Required unless `dialBackend` is given. */
+  tls?: ProxyTlsOptions;
+  /** Backend registry (pools, addresses, load, health). */
+  registry: Registry;
+  /** Verifies players (the same Authenticator a direct server would use). */
+  authenticator: Authenticator;
+  /** Known pools; the first is where players go unless `choosePool` says otherwise (default ['default']). */
+  pools?: readonly string[];
+  /** Pool of an arriving player. */
+  choosePool?: (connect: ConnectPacket) => string;
+  /** This proxy's id: issuer of its referral tokens (default 'proxy'). */
+  id?: string;
+  /**
+   * Referral tokens: the proxy signs them with `keyPair` (default: a fresh key pair, enough for
+   * one proxy) and verifies with `publicKeyOf` (default: its own key for its own id, else the
+   * registry's key of the issuing backend). `nonceStore` makes each token single-use.
+   */
+  referral?: {
+    keyPair?: Ed25519KeyPair;
+    publicKeyOf?: PublicKeyLookup;
+    nonceStore?: NonceStore;
+    ttlMs?: number;
+  };
+  /** Ticket public keys of backends: a pool is capable of seamless migration only if all its backends have one. */
+  ticketKeys?: TicketKeys;
+  /** Heartbeat interval on backend links (default 500 ms). */
+  heartbeatIntervalMs?: number;
+  /** A backend silent this long is marked down and its players referred or disconnected (default 3000 ms). */
+  backendTimeoutMs?: number;
+  /** How often links are maintained (heartbeats, timeouts, resends), ms (default 10). */
+  maintainIntervalMs?: number;
+  /** Open a backend link another way (tests: memory streams). Default: mutual TLS from `tls`. */
+  dialBackend?: (backend: BackendRecord) => StreamClientTransport;
+  /** Where referred clients reconnect (default: the address of the listener they came in on). */
+  publicAddress?: (
+    transport: TransportAddress['transport'],
+    listener: TransportAddress,
+  ) => { host: string; port: number };
+  /** Record packets of chosen sessions to a JSON-lines file (see `readTrace`). */
+  trace?: { file: string; filter?: (connect: ConnectPacket) => boolean };
+  /** Update the registry's load of a backend as players come and go (default true). */
+  reportLoad?: boolean;
+  maxPlayers?: number;
+  handshakeTimeoutMs?: number;
+  link?: SessionLinkOptions;
+  linkFactory?: LinkFactory;
+  clock?: Clock;
+  /** Log lines (default console.log). */
+  log?: (line: string) => void;
+}
+
+/** Where a proxied player is. */
+export type ProxySessionState = 'routing' | 'opening' | 'active' | 'closed';
+
+/** One player at the proxy. */
+export interface ProxySessionInfo {
+  readonly id: number;
+  readonly uuid: string;
+  readonly username: string;
+  readonly address: string;
+  readonly state: ProxySessionState;
+  readonly backendId: string | undefined;
+  readonly pool: string;
+  readonly rttMs: number;
+  readonly captured: CapturedSession;
+}
+
+/** Whether a pool can move players seamlessly, and why not. */
+export interface PoolStatus {
+  readonly pool: string;
+  readonly backends: number;
+  readonly healthy: number;
+  readonly seamlessMigration: boolean;
+  /** Why seamless migration is off (transfers then use referral). */
+  readonly reason?: string;
+}
+
+/** Counters of the proxy. */
+export interface ProxyStats {
+  session: SessionHostStats;
+  players: number;
+  routed: number;
+  relayed: {
+    clientToBackendMessages: number;
+    backendToClientMessages: number;
+    clientToBackendWorldFrames: number;
+    backendToClientWorldFrames: number;
+    bytesClientToBackend: number;
+    bytesBackendToClient: number;
+  };
+  backends: { connected: number; connectFailures: number; lost: number };
+  referrals: { sent: number; verified: number; rejected: number };
+  disconnectsOnBackendLoss: number;
+  /** Pools found without ticket keys (seamless migration disabled there). */
+  poolsWithoutMigration: number;
+  dropped: {
+    /** Backend frames that failed to decode (the player's session ends with a reason). */
+    malformedBackendFrames: number;
+    /** Frames for a session the proxy does not hold on that link. */
+    unknownSession: number;
+    /** Frame types, control packets or channels not allowed in that direction. */
+    unexpected: number;
+    /** Sends the backend stream refused (closed or backed up). */
+    refusedSends: number;
+    /** World frames too large for the client's link. */
+    oversizeWorldFrames: number;
+  };
+}
+
+/** Events of {@link Proxy}. */
+export type ProxyEvents = {
+  /** A player was accepted and is relayed to `backendId`. */
+  session: (info: ProxySessionInfo) => void;
+  /** A player's session ended. */
+  sessionClosed: (info: ProxySessionInfo, reason: string) => void;
+  /** A handshake failed (authentication, no backend, backend refusal…). */
+  reject: (address: string, reason: string) => void;
+  /** A backend link went down (stream closed, heartbeat timeout, could not connect). */
+  backendDown: (backendId: string, reason: string) => void;
+  /** A player was sent elsewhere with a ClientReferral. */
+  referral: (info: ProxySessionInfo, backendId: string, reason: string) => void;
+  /** A pool cannot migrate seamlessly (reason). */
+  migrationDisabled: (pool: string, reason: string) => void;
+  error: (error: unknown) => void;
+};
+
+interface Player {
+  readonly id: number;
+  readonly session: ServerSession;
+  readonly captured: CapturedSession;
+  pool: string;
+  state: ProxySessionState;
+  link?: BackendLink;
+  traced: boolean;
+  lastRttSent: number;
+}
+
+const U32_MAX_TICK = 0xffffffff;
+
+/**
+ * ```ts
+ * const proxy = new Proxy({ protocol, listen: [udpServer({ port: 7777 }), websocketServer({ port: 7778 })],
+ *                           tls: { cert, key, ca }, registry, authenticator });
+ * await proxy.start();
+ * proxy.on('backendDown', (id, reason) => …);
+ * await proxy.transfer(sessionId, 'backend-2');
+ * await proxy.close();
+ * ```
+ */
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
+export class Proxy extends TypedEmitter<ProxyEvents> {
+  readonly id: string;
+  private readonly host: SessionHost;
+  private readonly clock: Clock;
+  private readonly players = new Map<number, Player>();
+  private readonly links = new Map<string, BackendLink>();
+  private readonly addresses: TransportAddress[] = [];
+  private readonly referralKeys: Ed25519KeyPair;
+  private readonly referralNonces: NonceStore;
+  private readonly pools: readonly string[];
+  private readonly disabledPools = new Map<string, string>();
+  private readonly trace?: TraceWriter;
+  private readonly log: (line: string) => void;
+  private timer?: ReturnType<typeof setInterval>;
+  private scheduled = false;
+  private started = false;
+  private closed = false;
+  private readonly counters = {
+    routed: 0,
+    relayed: {
+      clientToBackendMessages: 0,
+      backendToClientMessages: 0,
+      clientToBackendWorldFrames: 0,
+      backendToClientWorldFrames: 0,
+      bytesClientToBackend: 0,
+      bytesBackendToClient: 0,
+    },
+    backends: { connected: 0, connectFailures: 0, lost: 0 },
+    referrals: { sent: 0, verified: 0, rejected: 0 },
+    disconnectsOnBackendLoss: 0,
+    dropped: {
+      malformedBackendFrames: 0,
+      unknownSession: 0,
+      unexpected: 0,
+      refusedSends: 0,
+      oversizeWorldFrames: 0,
+    },
+  };
+
+  constructor(readonly options: ProxyOptions) {
+    super();
+    if (!options.tls && !options.dialBackend) throw new Error('Proxy: `tls` (or `dialBackend`) is required');
+    this.id = options.id ?? 'proxy';
+    if (new TextEncoder().encode(this.id).length > MAX_BACKEND_ID_BYTES)
+      throw new Error('Proxy: id too long');
+    this.clock = options.clock ?? systemClock;
+    this.pools = options.pools?.length ? options.pools : ['default'];
+    this.referralKeys = options.referral?.keyPair ?? generateEd25519KeyPair();
+    this.referralNonces = options.referral?.nonceStore ?? new InMemoryNonceStore();
+    this.log = options.log ?? ((line) => console.log(line));
+    if (options.trace) this.trace = new TraceWriter(options.trace.file);
+    this.host = new SessionHost({
+      protocol: options.protocol,
+      clock: this.clock,
+      authenticator: options.authenticator,
+      linkFactory: options.linkFactory ?? defaultLinkFactory,
+      serverInfo: () => ({ name: this.id, motd: '', maxPlayers: options.maxPlayers ?? 4096 }),
+      currentTick: () => 0,
+      maxPlayers: options.maxPlayers ?? 4096,
+      maxPendingHandshakes: Math.max(256, options.maxPlayers ?? 4096),
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      link: options.link,
+      onInbound: () => this.schedule(),
+      deferAccept: (s, d) => this.route(s, d),
+      onAccepted: (s) => this.accepted(s),
+      onClosed: (s, reason, wasAccepted) => this.sessionEnded(s, reason, wasAccepted),
+      onControl: (s, p) => this.clientControl(s, p),
+    });
+    options.registry.events.on('registered', (r) => {
+      if (this.started) void this.checkPool(r.pool);
+    });
+  }
+
+  /** Bind every listener, check the pools, start maintenance. Resolves to the bound addresses. */
+  async start(): Promise<TransportAddress[]> {
+    if (this.started) throw new Error('Proxy: already started');
+    this.started = true;
+    for (const t of this.options.listen) this.addresses.push(await this.host.listen(t));
+    for (const pool of this.pools) await this.checkPool(pool);
+    this.timer = setInterval(() => this.maintain(), this.options.maintainIntervalMs ?? 10);
+    return [...this.addresses];
+  }
+
+  /** The bound client-facing addresses. */
+  get listenAddresses(): TransportAddress[] {
+    return [...this.addresses];
+  }
+
+  /** Players held (any state). */
+  sessions(): ProxySessionInfo[] {
+    return [...this.players.values()].map((p) => this.info(p));
+  }
+
+  /** One player. */
+  sessionInfo(id: number): ProxySessionInfo | undefined {
+    const p = this.players.get(id);
+    return p && this.info(p);
+  }
+
+  /** The ticket public key of this proxy's referral tokens (give it to others that verify them). */
+  get referralPublicKey(): KeyObject {
+    return this.referralKeys.publicKey;
+  }
+
+  get stats(): ProxyStats {
+    const c = this.counters;
+    return {
+      session: { ...this.host.stats, dropped: { ...this.host.stats.dropped } },
+      players: this.players.size,
+      routed: c.routed,
+      relayed: { ...c.relayed },
+      backends: { ...c.backends },
+      referrals: { ...c.referrals },
+      disconnectsOnBackendLoss: c.disconnectsOnBackendLoss,
+      poolsWithoutMigration: this.disabledPools.size,
+      dropped: { ...c.dropped },
+    };
+  }
+
+  /**
+   * Whether a pool can migrate players seamlessly: every backend of it needs a ticket key
+   * (`ticketKeys`). When not, transfers use referral and the reason says why.
+   */
+  async poolStatus(pool: string): Promise<PoolStatus> {
+    const records = await this.options.registry.list(pool);
+    const healthy = records.filter((r) => r.health === 'up').length;
+    let reason: string | undefined;
+    if (!this.options.ticketKeys) reason = 'no ticket key store configured (ticketKeys)';
+    else if (records.length === 0) reason = 'no backends';
+    else {
+      const missing: string[] = [];
+      for (const r of records) if (!(await this.options.ticketKeys.publicKeyOf(r.id))) missing.push(r.id);
+      if (missing.length > 0) reason = `backends without ticket keys: ${missing.join(', ')}`;
+    }
+    return { pool, backends: records.length, healthy, seamlessMigration: reason === undefined, reason };
+  }
+
+  /**
+   * Move a player to `backendId` by referral: the client gets a ClientReferral to this proxy
+   * with a signed token naming the backend, and reconnects there. Resolves true once sent, or
+   * to the reason it could not be.
+   */
+  async transfer(sessionId: number, backendId: string, reason = 'transfer'): Promise<true | string> {
+    const p = this.players.get(sessionId);
+    if (p?.state !== 'active') return 'no such active session';
+    const target = await this.options.registry.get(backendId);
+    if (!target) return `unknown backend '${backendId}'`;
+    if (!canTakePlayers(target)) return `backend '${backendId}' is not taking players (${target.health})`;
+    if (p.state !== 'active') return 'session ended meanwhile';
+    this.refer(p, backendId, reason);
+    return true;
+  }
+
+  /** Disconnect every player, close backend links and listeners. */
+  async close(reason = 'proxy closing'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.host.shutdown(reason);
+    await Promise.all([...this.links.values()].map((l) => l.shutdown(reason)));
+    this.links.clear();
+    await this.trace?.close();
+  }
+
+  // ---- routing ------------------------------------------------------------------------------
+
+  private async route(s: ServerSession, d: AuthDecision & { ok: true }): Promise<void> {
+    const captured = captureConnect(s.connect, s.address, d.serverAccessToken ?? new Uint8Array(0));
+    const pool = this.options.choosePool?.(s.connect) ?? this.pools[0];
+    const p: Player = {
+      id: s.id,
+      session: s,
+      captured,
+      pool,
+      state: 'routing',
+      traced: this.options.trace ? (this.options.trace.filter?.(s.connect) ?? true) : false,
+      lastRttSent: 0,
+    };
+    this.players.set(p.id, p);
+    this.traceOf(p, 'client', 'in', 'Connect', s.connectBytes.length);
+    try {
+      let target: BackendRecord | undefined;
+      if (s.connect.referralData) {
+        const verdict = await this.verifyReferral(s.connect);
+        if (typeof verdict === 'string') {
+          this.counters.referrals.rejected++;
+          this.fail(p, RejectCode.AuthFailed, `referral rejected: ${verdict}`);
+          return;
+        }
+        this.counters.referrals.verified++;
+        captured.referralVerified = true;
+        const named = await this.options.registry.get(verdict.target);
+        if (named && canTakePlayers(named)) {
+          target = named;
+          p.pool = named.pool;
+        }
+      }
+      target ??= await this.options.registry.pickLeastLoaded(p.pool, { exclude: this.downIds() });
+      if (p.state !== 'routing' || s.state !== 'authenticating') return this.forgetPlayer(p);
+      if (!target) {
+        this.fail(p, RejectCode.ServerBusy, `no backend available in pool '${p.pool}'`);
+        return;
+      }
+      const link = this.linkTo(target);
+      await link.ready;
+      if (p.state !== 'routing' || s.state !== 'authenticating') return this.forgetPlayer(p);
+      this.open(p, link);
+    } catch (error) {
+      this.fail(p, RejectCode.ServerBusy, `backend unavailable: ${(error as Error).message}`);
+    }
+  }
+
+  private open(p: Player, link: BackendLink): void {
+    p.link = link;
+    p.state = 'opening';
+    link.players.add(p.id);
+    const payload = encodePlayerOpen({
+      connect: p.captured.connect,
+      clientAddress: p.captured.clientAddress,
+      clientRttMs: p.session.rttMs,
+      authResult: p.captured.authResult,
+      referralVerified: p.captured.referralVerified,
+      maxWorldFrameBytes: p.session.pipe.maxWorldFrameBytes,
+    });
+    this.sendBackend(p, MuxFrame.PlayerOpen, payload, 'PlayerOpen');
+    this.reportLoad(link);
+  }
+
+  private fail(p: Player, code: RejectCode, reason: string): void {
+    this.forgetPlayer(p);
+    this.host.reject(p.session, code, clampUtf8(reason, 200));
+  }
+
+  private forgetPlayer(p: Player): void {
+    if (p.state === 'closed') return;
+    p.state = 'closed';
+    this.players.delete(p.id);
+    if (p.link) {
+      p.link.players.delete(p.id);
+      this.reportLoad(p.link);
+    }
+  }
+
+  private async verifyReferral(connect: ConnectPacket): Promise<{ target: string } | string> {
+    let target: string;
+    try {
+      target = decodeReferralToken(connect.referralData!).claims.targetBackendId;
+    } catch (error) {
+      return `malformed (${(error as DecodeError).message})`;
+    }
+    const own = this.id;
+    const keys = this.referralKeys;
+    const registry = this.options.registry;
+    const lookup: PublicKeyLookup =
+      this.options.referral?.publicKeyOf ??
+      (async (issuer) => (issuer === own ? keys.publicKey : (await registry.get(issuer))?.publicKey));
+    const verdict = await verifyReferralToken(connect.referralData!, {
+      expectedTarget: target,
+      expectedSubject: connect.uuid,
+      publicKeyOf: lookup,
+      nonceStore: this.referralNonces,
+    });
+    return verdict.ok ? { target } : `${verdict.reason}: ${verdict.detail}`;
+  }
+
+  private linkTo(record: BackendRecord): BackendLink {
+    const existing = this.links.get(record.id);
+    if (existing && existing.state !== 'down') return existing;
+    const dial =
+      this.options.dialBackend?.(record) ??
+      tlsStreamClient({
+        host: record.address.host,
+        port: record.address.port,
+        cert: this.options.tls!.cert,
+        key: this.options.tls!.key,
+        ca: this.options.tls!.ca,
+        servername: this.options.tls!.servername,
+        handshakeTimeoutMs: this.options.tls!.handshakeTimeoutMs ?? 5000,
+      });
+    const link = new BackendLink(
+      record,
+      dial,
+      this.clock,
+      this.options.heartbeatIntervalMs ?? 500,
+      this.options.backendTimeoutMs ?? 3000,
+      (l, type, sid, payload) => this.backendFrame(l, type, sid, payload),
+      (l, reason) => this.backendDown(l, reason),
+    );
+    link.ready.then(
+      () => {
+        this.counters.backends.connected++;
+      },
+      () => {},
+    );
+    this.links.set(record.id, link);
+    return link;
+  }
+
+  private downIds(): string[] {
+    return [...this.links.values()].filter((l) => l.state === 'down').map((l) => l.id);
+  }
+
+  // ---- client side ----------------------------------------------------------------------------
+
+  private accepted(s: ServerSession): void {
+    const p = this.players.get(s.id);
+    if (!p) return;
+    p.state = 'active';
+    this.counters.routed++;
+    s.pipe.onMessage = (channel, payload) => {
+      this.counters.relayed.clientToBackendMessages++;
+      this.counters.relayed.bytesClientToBackend += payload.length;
+      this.sendBackend(p, MuxFrame.Message, encodeMuxMessage(channel, payload), `message:${channel}`);
+    };
+    s.pipe.onWorldFrame = (frame) => {
+      this.counters.relayed.clientToBackendWorldFrames++;
+      this.counters.relayed.bytesClientToBackend += frame.length;
+      this.sendBackend(p, MuxFrame.World, frame, 'world');
+    };
+    this.emit('session', this.info(p));
+  }
+
+  private clientControl(s: ServerSession, packet: SessionPacket): void {
+    const p = this.players.get(s.id);
+    if (p?.state !== 'active') return;
+    captureFromClient(p.captured, packet);
+    this.traceOf(p, 'client', 'in', packet.type, 0);
+    this.sendBackend(p, MuxFrame.Control, encodeMuxControl(packet), packet.type);
+  }
+
+  private sessionEnded(s: ServerSession, reason: string, wasAccepted: boolean): void {
+    const p = this.players.get(s.id);
+    if (p) {
+      const info = this.info(p);
+      if (p.link && (p.state === 'opening' || p.state === 'active')) {
+        this.sendBackend(p, MuxFrame.PlayerClose, encodeReason(clampUtf8(reason, 200)), 'PlayerClose');
+      }
+      this.forgetPlayer(p);
+      this.traceOf(p, 'client', 'out', `closed: ${reason}`, 0);
+      if (wasAccepted) this.emit('sessionClosed', info, reason);
+    }
+    if (!wasAccepted) this.emit('reject', s.address, reason);
+  }
+
+  // ---- backend side ---------------------------------------------------------------------------
+
+  private backendFrame(link: BackendLink, type: number, sessionId: number, payload: Uint8Array): void {
+    if (sessionId === 0) {
+      try {
+        if (!link.heartbeat?.handle(type, payload)) this.counters.dropped.unexpected++;
+      } catch {
+        this.counters.dropped.malformedBackendFrames++;
+      }
+      return;
+    }
+    const p = this.players.get(sessionId);
+    if (!p || p.link !== link || p.state === 'closed') {
+      this.counters.dropped.unknownSession++;
+      return;
+    }
+    try {
+      this.handleBackendFrame(p, type, payload);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) {
+        this.emit('error', error);
+        return;
+      }
+      this.counters.dropped.malformedBackendFrames++;
+      this.endPlayer(p, `malformed frame from backend: ${error.message}`);
+    }
+    this.schedule();
+  }
+
+  private handleBackendFrame(p: Player, type: number, payload: Uint8Array): void {
+    const s = p.session;
+    switch (type) {
+      case MuxFrame.Message: {
+        if (p.state !== 'active') break;
+        const m = decodeMuxMessage(payload);
+        const info = this.options.protocol.channelAt(m.channel);
+        if (!info || info.direction === 'client-to-server' || m.tick !== undefined) {
+          this.counters.dropped.unexpected++;
+          return;
+        }
+        this.counters.relayed.backendToClientMessages++;
+        this.counters.relayed.bytesBackendToClient += m.payload.length;
+        this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        s.pipe.sendMessage(m.channel, m.payload);
+        return;
+      }
+      case MuxFrame.World:
+        if (p.state !== 'active') break;
+        if (payload.length > s.pipe.maxWorldFrameBytes) {
+          this.counters.dropped.oversizeWorldFrames++;
+          return;
+        }
+        this.counters.relayed.backendToClientWorldFrames++;
+        this.counters.relayed.bytesBackendToClient += payload.length;
+        this.traceOf(p, 'backend', 'in', 'world', payload.length);
+        s.pipe.sendWorldFrame(payload);
+        return;
+      case MuxFrame.Control: {
+        const packet = decodeMuxControl(payload);
+        this.traceOf(p, 'backend', 'in', packet.type, payload.length);
+        if (!BACKEND_CONTROL_TYPES.has(packet.type)) {
+          this.counters.dropped.unexpected++;
+          this.endPlayer(p, `unexpected ${packet.type} from backend`);
+          return;
+        }
+        captureFromBackend(p.captured, packet, p.state === 'opening');
+        if (p.state === 'opening') {
+          if (packet.type === 'Disconnect') this.fail(p, RejectCode.Other, packet.reason);
+          return; // setup is held until PlayerAccept
+        }
+        if (packet.type === 'Disconnect') {
+          this.endPlayer(p, packet.reason);
+          return;
+        }
+        this.host.sendControl(s, packet);
+        return;
+      }
+      case MuxFrame.PlayerAccept: {
+        if (p.state !== 'opening') break;
+        const tick = decodePlayerAccept(payload);
+        p.captured.serverTick = tick;
+        this.traceOf(p, 'backend', 'in', 'PlayerAccept', payload.length);
+        for (const q of p.captured.setup) this.traceOf(p, 'client', 'out', q.type, 0);
+        this.traceOf(p, 'client', 'out', 'ConnectAccept', 0);
+        if (!this.host.completeAccept(s, p.captured.setup, tick)) this.forgetPlayer(p);
+        return;
+      }
+      case MuxFrame.PlayerClose: {
+        const reason = decodeReason(payload) || 'closed by backend';
+        this.traceOf(p, 'backend', 'in', 'PlayerClose', payload.length);
+        if (p.state === 'opening') {
+          p.link?.players.delete(p.id);
+          p.link = undefined; // the backend already forgot the player
+          this.fail(p, RejectCode.Other, reason);
+        } else this.endPlayer(p, reason, false);
+        return;
+      }
+      case MuxFrame.Transfer: {
+        const target = decodeReason(payload, MUX_MAX_BACKEND_ID_BYTES);
+        this.traceOf(p, 'backend', 'in', 'Transfer', payload.length);
+        void this.transfer(p.id, target, 'transfer requested by backend').then((r) => {
+          if (r !== true)
+            this.log(`proxy ${this.id}: transfer of session ${p.id} to '${target}' refused: ${r}`);
+        });
+        return;
+      }
+      default:
+        break;
+    }
+    this.counters.dropped.unexpected++;
+  }
+
+  /** End a player's session with a reason the client sees; `tellBackend`: also close it on the backend. */
+  private endPlayer(p: Player, reason: string, tellBackend = true): void {
+    if (!tellBackend && p.link) {
+      p.link.players.delete(p.id);
+      p.link = undefined;
+    }
+    this.host.close(p.session, clampUtf8(reason, 200), true);
+    this.forgetPlayer(p);
+  }
+
+  private backendDown(link: BackendLink, reason: string): void {
+    if (this.links.get(link.id) !== link) return;
+    const wasUp = link.state === 'up';
+    if (link.state !== 'down') {
+      link.state = 'down';
+      link.downReason = reason;
+    }
+    this.links.delete(link.id);
+    void link.shutdown(reason);
+    if (wasUp) this.counters.backends.lost++;
+    else this.counters.backends.connectFailures++;
+    this.log(`proxy ${this.id}: backend ${link.id} down: ${reason}`);
+    void this.options.registry.update(link.id, { health: 'down' }).catch(() => {});
+    this.emit('backendDown', link.id, reason);
+    const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
+    link.players.clear();
+    for (const p of affected) {
+      p.link = undefined;
+      if (p.state === 'opening') {
+        this.fail(p, RejectCode.ServerBusy, `backend ${link.id} lost`);
+        continue;
+      }
+      void this.rescue(p, link.id, reason);
+    }
+  }
+
+  /** A player whose backend died: referral to a healthy backend of its pool, else a disconnect with the reason. */
+  private async rescue(p: Player, deadId: string, reason: string): Promise<void> {
+    let target: BackendRecord | undefined;
+    try {
+      target = await this.options.registry.pickLeastLoaded(p.pool, { exclude: [deadId, ...this.downIds()] });
+    } catch {
+      target = undefined;
+    }
+    if (p.state !== 'active') return;
+    if (target) {
+      this.refer(p, target.id, `backend ${deadId} lost`);
+      return;
+    }
+    this.counters.disconnectsOnBackendLoss++;
+    this.endPlayer(p, `backend ${deadId} lost (${reason}); no other backend in pool '${p.pool}'`, false);
+  }
+
+  private refer(p: Player, backendId: string, reason: string): void {
+    const listener = this.addresses[p.session.socketIndex];
+    const to = this.options.publicAddress?.(p.session.transport, listener) ?? {
+      host: listener.host,
+      port: listener.port,
+    };
+    const token = issueReferralToken(
+      createReferralClaims({
+        issuer: this.id,
+        targetBackendId: backendId,
+        subject: p.captured.connect.uuid,
+        ttlMs: this.options.referral?.ttlMs,
+      }),
+      this.referralKeys.privateKey,
+    );
+    this.counters.referrals.sent++;
+    this.emit('referral', this.info(p), backendId, reason);
+    this.traceOf(p, 'client', 'out', 'ClientReferral', token.length);
+    this.host.sendControl(p.session, { type: 'ClientReferral', host: to.host, port: to.port, data: token });
+    this.endPlayer(p, clampUtf8(`referred to backend ${backendId}: ${reason}`, 200));
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------------
+
+  private sendBackend(p: Player, type: number, payload: Uint8Array, kind: string): void {
+    const link = p.link;
+    if (!link) return;
+    if (!link.send(type, p.id, payload)) this.counters.dropped.refusedSends++;
+    else this.traceOf(p, 'backend', 'out', kind, payload.length);
+  }
+
+  private reportLoad(link: BackendLink): void {
+    if (this.options.reportLoad === false || link.state === 'down') return;
+    void this.options.registry.update(link.id, { load: link.players.size }).catch(() => {});
+  }
+
+  private async checkPool(pool: string): Promise<void> {
+    const status = await this.poolStatus(pool);
+    if (status.seamlessMigration) {
+      this.disabledPools.delete(pool);
+      return;
+    }
+    if (this.disabledPools.get(pool) === status.reason) return;
+    this.disabledPools.set(pool, status.reason!);
+    this.log(
+      `proxy ${this.id}: seamless migration disabled for pool '${pool}': ${status.reason}; transfers use referral`,
+    );
+    this.emit('migrationDisabled', pool, status.reason!);
+  }
+
+  /** Process client input now (not at the next timer): the relay adds no tick of latency. */
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    this.host.receive();
+    // tick-buffered input is relayed with its tick at once: the backend holds it until that tick
+    for (const p of this.players.values()) {
+      if (p.state !== 'active') continue;
+      for (const m of p.session.pipe.takeTickMessages(U32_MAX_TICK)) {
+        this.counters.relayed.clientToBackendMessages++;
+        this.counters.relayed.bytesClientToBackend += m.payload.length;
+        this.sendBackend(
+          p,
+          MuxFrame.Message,
+          encodeMuxMessage(m.channel, m.payload, m.tick),
+          `message:${m.channel}`,
+        );
+      }
+    }
+    this.host.flush();
+  }
+
+  private maintain(): void {
+    if (this.closed) return;
+    try {
+      this.pump();
+      this.host.maintain();
+      for (const link of [...this.links.values()]) {
+        const silent = link.maintain();
+        if (silent) this.backendDown(link, silent);
+      }
+      for (const p of this.players.values()) {
+        if (p.state !== 'active' || !p.link) continue;
+        const rtt = Math.round(p.session.rttMs);
+        if (Math.abs(rtt - p.lastRttSent) >= 2) {
+          p.lastRttSent = rtt;
+          this.sendBackend(p, MuxFrame.ClientRtt, encodeVarUint(rtt), 'ClientRtt');
+        }
+      }
+      this.host.flush();
+    } catch (error) {
+      this.emit('error', error);
+    }
+  }
+
+  private traceOf(p: Player, hop: TraceHop, dir: TraceDirection, kind: string, size: number): void {
+    if (p.traced) this.trace?.write(p.id, hop, dir, kind, size);
+  }
+
+  private info(p: Player): ProxySessionInfo {
+    return {
+      id: p.id,
+      uuid: p.captured.connect.uuid,
+      username: p.captured.connect.username,
+      address: p.captured.clientAddress,
+      state: p.state,
+      backendId: p.link?.id,
+      pool: p.pool,
+      rttMs: p.session.rttMs,
+      captured: p.captured,
+    };
+  }
+}

@@ -1,0 +1,426 @@
+/**
+ * Backend mode: players that arrive through trusted proxies over mutually authenticated
+ * streams (DESIGN §5 "data path"). Each proxy connection multiplexes many players by the
+ * proxy's session id; each player becomes a {@link ProxiedSession} (a `ServerSession` whose
+ * pipe is a {@link MuxPipe}), so the server makes an ordinary `User` of it.
+ *
+ * Trust comes from the stream: the transport already required a certificate chaining to the
+ * configured CA; optionally only some proxy common names are allowed. The identity the proxy
+ * vouches for (the captured Connect: uuid, username, identity token…) is taken as is.
+ */
+import { DecodeError } from '../serde/index.js';
+import { MuxHeartbeat } from '../session/MuxHeartbeat.js';
+import { MuxPipe } from '../session/MuxPipe.js';
+import {
+  CLIENT_CONTROL_TYPES,
+  clampUtf8,
+  decodePlayerOpen,
+  decodeReason,
+  decodeVarUint,
+  encodePlayerAccept,
+  encodeReason,
+  MUX_MAX_BACKEND_ID_BYTES,
+  MuxFrame,
+  type PlayerOpen,
+} from '../session/mux.js';
+import type { Protocol } from '../session/Protocol.js';
+import type { SessionPacket } from '../session/packets/types.js';
+import { ServerSession } from '../session/ServerSession.js';
+import type {
+  StreamAddress,
+  StreamConnection,
+  StreamServer,
+  StreamServerTransport,
+} from '../transport/stream/types.js';
+import type { TransportAddress } from '../transport/types.js';
+import type { Clock } from '../util/Clock.js';
+
+/** How a backend takes proxies (`server.listenProxies(transport, options)`). */
+export interface ProxyListenOptions {
+  /** Only proxies whose certificate common name is listed are accepted (default: any the CA signed). */
+  allowedProxies?: readonly string[];
+  /** Heartbeat interval on each proxy stream (default 1000 ms). */
+  heartbeatIntervalMs?: number;
+  /** A proxy stream silent this long is closed, and its players with it (default 5000 ms). */
+  timeoutMs?: number;
+  /** Most frames queued between two steps (default 65536); beyond → counted drop. */
+  maxQueuedFrames?: number;
+}
+
+/** Counters of the proxy listener. */
+export interface ProxiedStats {
+  proxiesConnected: number;
+  proxiesRefused: number;
+  proxyLinksLost: number;
+  playersOpened: number;
+  playersRejected: number;
+  playersClosed: number;
+  framesIn: number;
+  framesOut: number;
+  dropped: {
+    /** Frames whose payload failed to decode (the player's session ends with a reason). */
+    malformed: number;
+    /** Frames for a session id with no player. */
+    unknownSession: number;
+    /** Frame types or control packets not allowed in this direction. */
+    unexpected: number;
+    queueOverflow: number;
+    /** Frames the stream refused to send (closed or backed up). */
+    refusedSends: number;
+  };
+}
+
+/** What the server gives the listener (the same events as its SessionHost). */
+export interface ProxiedSessionsHost {
+  readonly protocol: Protocol;
+  readonly clock: Clock;
+  allocateId(): number;
+  serverInfo(): { name: string; motd: string; maxPlayers: number };
+  worldSettings(): Uint8Array | undefined;
+  currentTick(): number;
+  /** `true` admits, a string refuses with that reason (server full, admit hook…). */
+  admit(connect: PlayerOpen['connect'], address: string): true | string;
+  onAccepted(session: ServerSession): void;
+  onClosed(session: ServerSession, reason: string): void;
+  onControl(session: ServerSession, packet: SessionPacket): void;
+}
+
+/** A player behind a proxy, as the server sees its session. */
+export class ProxiedSession extends ServerSession {
+  constructor(
+    id: number,
+    readonly proxyLink: ProxyLink,
+    readonly proxySessionId: number,
+    readonly mux: MuxPipe,
+    readonly open: PlayerOpen,
+    now: number,
+  ) {
+    super(
+      id,
+      `proxy|${proxyLink.connection.id}|${proxySessionId}`,
+      -1,
+      `${proxyLink.name}#${proxySessionId}`,
+      transportOf(open.clientAddress),
+      open.connect,
+      new Uint8Array(0),
+      0,
+      open.authResult,
+      now,
+      now,
+      mux,
+      mux,
+      0,
+    );
+    this.validated = true;
+    this.state = 'accepted';
+  }
+
+  /** "proxy(proxy-1):udp:127.0.0.1:5000": which proxy, and the client address it reported. */
+  override get address(): string {
+    return `proxy(${this.proxyLink.name}):${this.open.clientAddress}`;
+  }
+}
+
+function transportOf(address: string): TransportAddress['transport'] {
+  const kind = address.slice(0, address.indexOf(':'));
+  return kind === 'udp' || kind === 'websocket' ? kind : 'memory';
+}
+
+/** One proxy's stream, as the backend holds it. */
+export class ProxyLink {
+  readonly players = new Map<number, ProxiedSession>();
+  readonly heartbeat: MuxHeartbeat;
+
+  constructor(
+    readonly connection: StreamConnection,
+    readonly name: string,
+    clock: Clock,
+    options: ProxyListenOptions,
+  ) {
+    this.heartbeat = new MuxHeartbeat(
+      clock,
+      (type, payload) => connection.sendFrame(type, 0, payload),
+      options.heartbeatIntervalMs ?? 1000,
+      options.timeoutMs ?? 5000,
+    );
+  }
+
+  get streamRttMs(): number {
+    return this.heartbeat.rttMs;
+  }
+
+  get maxPayload(): number {
+    return this.connection.maxPayload;
+  }
+
+  sendFrame(type: number, sessionId: number, payload: Uint8Array): boolean {
+    return this.connection.sendFrame(type, sessionId, payload);
+  }
+}
+
+interface QueuedFrame {
+  readonly link: ProxyLink;
+  readonly type: number;
+  readonly sessionId: number;
+  /** undefined: the link closed (payload carries nothing). */
+  readonly payload?: Uint8Array;
+  readonly closed?: string;
+}
+
+/**
+ * The backend's side of every proxy stream. Deterministic like the SessionHost: frames are
+ * queued as they arrive and processed by {@link receive} during the server's step.
+ */
+export class ProxiedSessions {
+  readonly stats: ProxiedStats = {
+    proxiesConnected: 0,
+    proxiesRefused: 0,
+    proxyLinksLost: 0,
+    playersOpened: 0,
+    playersRejected: 0,
+    playersClosed: 0,
+    framesIn: 0,
+    framesOut: 0,
+    dropped: { malformed: 0, unknownSession: 0, unexpected: 0, queueOverflow: 0, refusedSends: 0 },
+  };
+  private readonly servers: StreamServer[] = [];
+  private readonly links = new Set<ProxyLink>();
+  private queue: QueuedFrame[] = [];
+  private closing = false;
+
+  constructor(
+    private readonly host: ProxiedSessionsHost,
+    private readonly options: ProxyListenOptions = {},
+  ) {}
+
+  /** Players currently held, over every proxy. */
+  get playerCount(): number {
+    let n = 0;
+    for (const l of this.links) n += l.players.size;
+    return n;
+  }
+
+  /** Open proxy streams. */
+  get proxyCount(): number {
+    return this.links.size;
+  }
+
+  /** Bind a stream listener (mutual TLS in production). Several may be bound. */
+  async listen(transport: StreamServerTransport): Promise<StreamAddress> {
+    if (this.closing) throw new Error('server is closed');
+    const server = await transport.listen();
+    this.servers.push(server);
+    server.onConnection = (connection) => this.accept(connection);
+    return server.address;
+  }
+
+  private accept(connection: StreamConnection): void {
+    const name = connection.peer?.commonName ?? connection.id;
+    const allowed = this.options.allowedProxies;
+    if (this.closing || (allowed && !allowed.includes(name))) {
+      this.stats.proxiesRefused++;
+      void connection.close(this.closing ? 'server closing' : `proxy '${name}' is not allowed`);
+      return;
+    }
+    const link = new ProxyLink(connection, name, this.host.clock, this.options);
+    this.links.add(link);
+    this.stats.proxiesConnected++;
+    const max = this.options.maxQueuedFrames ?? 65536;
+    connection.onFrame = (type, sessionId, payload) => {
+      if (this.queue.length >= max) {
+        this.stats.dropped.queueOverflow++;
+        return;
+      }
+      this.queue.push({ link, type, sessionId, payload });
+    };
+    connection.onClose = (reason) => this.queue.push({ link, type: 0, sessionId: 0, closed: reason });
+  }
+
+  /** Process every frame received since the last call. Never throws for network input. */
+  receive(): void {
+    const batch = this.queue;
+    this.queue = [];
+    for (const f of batch) {
+      if (f.closed !== undefined) {
+        this.dropLink(f.link, `proxy link lost: ${f.closed}`);
+        continue;
+      }
+      if (!this.links.has(f.link)) continue;
+      this.stats.framesIn++;
+      f.link.heartbeat.heard();
+      try {
+        this.handleFrame(f.link, f.type, f.sessionId, f.payload!);
+      } catch (error) {
+        if (error instanceof DecodeError) {
+          this.stats.dropped.malformed++;
+          const s = f.link.players.get(f.sessionId);
+          if (s) this.close(s, `malformed frame from proxy: ${error.message}`, true);
+        } else {
+          console.error('baton: internal error handling a proxy frame', error);
+        }
+      }
+    }
+  }
+
+  /** Heartbeats; a silent proxy is dropped with its players. */
+  maintain(): void {
+    for (const link of [...this.links]) {
+      if (link.heartbeat.timedOut) {
+        void link.connection.close('heartbeat timeout');
+        this.dropLink(link, 'proxy link timed out');
+        continue;
+      }
+      link.heartbeat.tick();
+    }
+  }
+
+  /** Send one control packet to a proxied player. */
+  sendControl(s: ProxiedSession, p: SessionPacket): void {
+    s.mux.sendControl(p);
+    this.countSend(s);
+  }
+
+  /** Ask the player's proxy to move it to another backend (referral for now). */
+  transfer(s: ProxiedSession, backendId: string): boolean {
+    if (s.state !== 'accepted') return false;
+    return s.proxyLink.sendFrame(
+      MuxFrame.Transfer,
+      s.proxySessionId,
+      encodeReason(backendId, MUX_MAX_BACKEND_ID_BYTES),
+    );
+  }
+
+  /** End a player's session; `notify`: tell the proxy (which tells the client) why. */
+  close(s: ProxiedSession, reason: string, notify: boolean): void {
+    if (s.state !== 'accepted') return;
+    if (notify) s.proxyLink.sendFrame(MuxFrame.PlayerClose, s.proxySessionId, encodeReason(reason));
+    this.forget(s, reason);
+  }
+
+  /** Close every proxy stream and listener. */
+  async shutdown(reason: string): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const link of [...this.links]) {
+      for (const s of [...link.players.values()]) this.close(s, reason, true);
+      this.links.delete(link);
+    }
+    this.queue = [];
+    await Promise.all(this.servers.splice(0).map((s) => s.close()));
+  }
+
+  private forget(s: ProxiedSession, reason: string): void {
+    s.state = 'closed';
+    s.closeReason = reason;
+    s.mux.closed = true;
+    s.proxyLink.players.delete(s.proxySessionId);
+    this.stats.playersClosed++;
+    this.host.onClosed(s, reason);
+  }
+
+  private dropLink(link: ProxyLink, reason: string): void {
+    if (!this.links.delete(link)) return;
+    this.stats.proxyLinksLost++;
+    for (const s of [...link.players.values()]) this.forget(s, reason);
+  }
+
+  private countSend(s: ProxiedSession): void {
+    this.stats.framesOut++;
+    if (s.mux.refused > 0) {
+      this.stats.dropped.refusedSends += s.mux.refused;
+      s.mux.refused = 0;
+    }
+  }
+
+  private handleFrame(link: ProxyLink, type: number, sessionId: number, payload: Uint8Array): void {
+    if (sessionId === 0) {
+      if (!link.heartbeat.handle(type, payload)) this.stats.dropped.unexpected++;
+      return;
+    }
+    if (type === MuxFrame.PlayerOpen) {
+      this.openPlayer(link, sessionId, payload);
+      return;
+    }
+    const s = link.players.get(sessionId);
+    if (!s) {
+      this.stats.dropped.unknownSession++;
+      return;
+    }
+    switch (type) {
+      case MuxFrame.PlayerClose:
+        this.forget(s, decodeReason(payload) || 'client disconnected');
+        return;
+      case MuxFrame.ClientRtt:
+        s.mux.clientRttMs = decodeVarUint(payload);
+        return;
+      case MuxFrame.Control:
+      case MuxFrame.Message:
+      case MuxFrame.World:
+        if (!s.mux.deliverFrame(type, payload)) {
+          this.stats.dropped.unexpected++;
+        }
+        if (s.mux.refused > 0) this.countSend(s);
+        return;
+      default:
+        this.stats.dropped.unexpected++;
+        this.close(s, `unexpected frame type ${type} from proxy`, true);
+    }
+  }
+
+  private openPlayer(link: ProxyLink, sessionId: number, payload: Uint8Array): void {
+    if (link.players.has(sessionId)) {
+      this.stats.dropped.unexpected++;
+      return;
+    }
+    const refuse = (reason: string) => {
+      this.stats.playersRejected++;
+      link.sendFrame(MuxFrame.PlayerClose, sessionId, encodeReason(clampUtf8(reason, 200)));
+    };
+    let open: PlayerOpen;
+    try {
+      open = decodePlayerOpen(payload);
+    } catch (error) {
+      this.stats.dropped.malformed++;
+      refuse(`malformed PlayerOpen: ${(error as Error).message}`);
+      return;
+    }
+    const protocol = this.host.protocol;
+    if (open.connect.protocolHash !== protocol.hash) {
+      refuse(`protocol mismatch: backend ${protocol.hashHex}`);
+      return;
+    }
+    const verdict = this.host.admit(open.connect, `proxy(${link.name}):${open.clientAddress}`);
+    if (verdict !== true) {
+      refuse(verdict);
+      return;
+    }
+    const mux = new MuxPipe(sessionId, link, protocol.channels.length, {
+      maxWorldFrameBytes: open.maxWorldFrameBytes,
+    });
+    mux.clientRttMs = open.clientRttMs;
+    const s = new ProxiedSession(this.host.allocateId(), link, sessionId, mux, open, this.host.clock.now());
+    mux.onControl = (p) => this.onControl(s, p);
+    link.players.set(sessionId, s);
+    this.stats.playersOpened++;
+    mux.sendControl({ type: 'SetClientId', clientId: s.id });
+    mux.sendControl({ type: 'ServerInfo', ...this.host.serverInfo() });
+    const settings = this.host.worldSettings();
+    if (settings) mux.sendControl({ type: 'WorldSettings', data: settings });
+    link.sendFrame(MuxFrame.PlayerAccept, sessionId, encodePlayerAccept(this.host.currentTick()));
+    this.host.onAccepted(s);
+  }
+
+  private onControl(s: ProxiedSession, p: SessionPacket): void {
+    if (s.state !== 'accepted') return;
+    if (!CLIENT_CONTROL_TYPES.has(p.type)) {
+      this.stats.dropped.unexpected++;
+      this.close(s, `unexpected ${p.type} from proxy`, true);
+      return;
+    }
+    if (p.type === 'Disconnect') {
+      this.forget(s, p.reason || 'client disconnected');
+      return;
+    }
+    this.host.onControl(s, p);
+  }
+}
