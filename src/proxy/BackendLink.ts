@@ -1,7 +1,7 @@
-import type { BackendRecord } from '../cluster/Registry.js';
 import { MuxHeartbeat } from '../session/MuxHeartbeat.js';
 import type { StreamClientTransport, StreamConnection } from '../transport/stream/types.js';
 import type { Clock } from '../util/Clock.js';
+import type { BackendRecord } from './registry.js';
 
 /** Where a backend link is. */
 export type BackendLinkState = 'connecting' | 'up' | 'down';

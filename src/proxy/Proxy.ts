@@ -7,18 +7,6 @@
  * players between backends by referral (seamless migration is a later step).
  */
 import type { KeyObject } from 'node:crypto';
-import { type Ed25519KeyPair, generateEd25519KeyPair } from '../cluster/ed25519.js';
-import { MAX_BACKEND_ID_BYTES, type PublicKeyLookup } from '../cluster/MigrationTicket.js';
-import type { NonceStore } from '../cluster/NonceStore.js';
-import { InMemoryNonceStore } from '../cluster/NonceStore.js';
-import {
-  createReferralClaims,
-  decodeReferralToken,
-  issueReferralToken,
-  verifyReferralToken,
-} from '../cluster/ReferralToken.js';
-import { type BackendRecord, canTakePlayers, type Registry } from '../cluster/Registry.js';
-import type { TicketKeys } from '../cluster/TicketKeys.js';
 import { DecodeError } from '../serde/index.js';
 import type { AuthDecision, Authenticator } from '../session/Authenticator.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
@@ -43,6 +31,16 @@ import { RejectCode } from '../session/packets/kinds.js';
 import type { ConnectPacket, SessionPacket } from '../session/packets/types.js';
 import type { ServerSession } from '../session/ServerSession.js';
 import { SessionHost, type SessionHostStats } from '../session/SessionHost.js';
+import { type Ed25519KeyPair, generateEd25519KeyPair } from '../session/trust/ed25519.js';
+import { MAX_BACKEND_ID_BYTES, type PublicKeyLookup } from '../session/trust/MigrationTicket.js';
+import type { NonceStore } from '../session/trust/NonceStore.js';
+import { InMemoryNonceStore } from '../session/trust/NonceStore.js';
+import {
+  createReferralClaims,
+  decodeReferralToken,
+  issueReferralToken,
+  verifyReferralToken,
+} from '../session/trust/ReferralToken.js';
 import { type PemInput, tlsStreamClient } from '../transport/stream/TlsStream.js';
 import type { StreamClientTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
@@ -55,6 +53,8 @@ import {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+import { type BackendRecord, canTakePlayers, type Registry } from './registry.js';
+import type { TicketKeys } from './ticketKeys.js';
 import { type TraceDirection, type TraceHop, TraceWriter } from './trace.js';
 
 /** TLS material of the proxy's backend links (its client certificate and the CA backends chain to). */

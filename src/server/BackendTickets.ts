@@ -4,15 +4,15 @@
  * `issueTicket`/`verifyTicket`: the backend's own id, key and nonce store are configured once.
  */
 
-import type { PrivateKeyInput } from '../cluster/ed25519.js';
+import type { PrivateKeyInput } from '../session/trust/ed25519.js';
 import {
   createTicketClaims,
   issueTicket,
   type PublicKeyLookup,
   type TicketVerdict,
   verifyTicket,
-} from '../cluster/MigrationTicket.js';
-import type { NonceStore } from '../cluster/NonceStore.js';
+} from '../session/trust/MigrationTicket.js';
+import type { NonceStore } from '../session/trust/NonceStore.js';
 import type { Clock } from '../util/Clock.js';
 
 /** A backend's ticket configuration. Without it, the backend can neither issue nor verify tickets. */

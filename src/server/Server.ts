@@ -1,4 +1,3 @@
-import type { TicketVerdict } from '../cluster/MigrationTicket.js';
 import type { Infer, MessageDef, Schema } from '../serde/index.js';
 import type { Authenticator } from '../session/Authenticator.js';
 import type { ReassemblerLimits } from '../session/ConnectReassembler.js';
@@ -9,6 +8,7 @@ import type { ConnectPacket, JoinWorldPacket } from '../session/packets/types.js
 import type { ServerSession } from '../session/ServerSession.js';
 import { SessionHost, type SessionHostOptions, type SessionHostStats } from '../session/SessionHost.js';
 import { Ticker } from '../session/Ticker.js';
+import type { TicketVerdict } from '../session/trust/MigrationTicket.js';
 import type { StreamAddress, StreamServerTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';

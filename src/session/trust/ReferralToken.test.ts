@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EncodeError } from '../serde/DecodeError.js';
-import { ManualClock } from '../util/Clock.js';
+import { EncodeError } from '../../serde/DecodeError.js';
+import { ManualClock } from '../../util/Clock.js';
 import { ed25519KeyPairFromSeed } from './ed25519.js';
 import { InMemoryNonceStore } from './NonceStore.js';
 import {

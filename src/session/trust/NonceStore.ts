@@ -3,7 +3,7 @@
  * tokens. The in-memory store serves one process (`baton demo`, tests); a deployment with
  * several backends sharing tickets uses a shared implementation (Redis `SET key 1 NX PXAT`).
  */
-import type { Clock } from '../util/Clock.js';
+import type { Clock } from '../../util/Clock.js';
 import { wallClock } from './clock.js';
 import { toHex } from './uuid.js';
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../util/Clock.js';
+import type { Clock } from '../../util/Clock.js';
 
 /**
  * Wall-clock milliseconds since the Unix epoch. Tickets and tokens are checked on other

@@ -5,10 +5,10 @@
  * The whole token is at most 4096 bytes, the limit of `referralData`. Layout: docs/wire/cluster.md.
  */
 import { type KeyObject, randomBytes } from 'node:crypto';
-import { BitReader } from '../serde/BitReader.js';
-import { BitWriter } from '../serde/BitWriter.js';
-import { DecodeError, EncodeError } from '../serde/DecodeError.js';
-import type { Clock } from '../util/Clock.js';
+import { BitReader } from '../../serde/BitReader.js';
+import { BitWriter } from '../../serde/BitWriter.js';
+import { DecodeError, EncodeError } from '../../serde/DecodeError.js';
+import type { Clock } from '../../util/Clock.js';
 import { wallClock } from './clock.js';
 import {
   type PrivateKeyInput,

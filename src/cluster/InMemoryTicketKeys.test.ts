@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { ed25519KeyPairFromSeed, rawPublicKey, toPublicKey } from '../session/trust/ed25519.js';
+import {
+  issueTicket,
+  type PublicKeyLookup,
+  stateDigest,
+  verifyTicket,
+} from '../session/trust/MigrationTicket.js';
+import { InMemoryNonceStore } from '../session/trust/NonceStore.js';
 import { ManualClock } from '../util/Clock.js';
-import { ed25519KeyPairFromSeed, rawPublicKey, toPublicKey } from './ed25519.js';
-import { issueTicket, type PublicKeyLookup, stateDigest, verifyTicket } from './MigrationTicket.js';
-import { InMemoryNonceStore } from './NonceStore.js';
-import { InMemoryRegistry } from './Registry.js';
-import { InMemoryTicketKeys, registryKeyLookup } from './TicketKeys.js';
+import { InMemoryRegistry, InMemoryTicketKeys, registryKeyLookup } from './index.js';
 
 const T0 = 1_700_000_000_000;
 const SUBJECT = '11111111-2222-4333-8444-555555555555';

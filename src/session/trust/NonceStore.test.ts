@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../util/Clock.js';
+import { ManualClock } from '../../util/Clock.js';
 import { InMemoryNonceStore } from './NonceStore.js';
 
 describe('InMemoryNonceStore', () => {

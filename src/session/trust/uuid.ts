@@ -1,4 +1,4 @@
-import { DecodeError, EncodeError } from '../serde/DecodeError.js';
+import { DecodeError, EncodeError } from '../../serde/DecodeError.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

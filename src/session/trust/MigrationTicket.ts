@@ -5,10 +5,10 @@
  * Layout: docs/wire/cluster.md. Signature: Ed25519 over a context string and the body.
  */
 import { createHash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
-import { BitReader } from '../serde/BitReader.js';
-import { BitWriter } from '../serde/BitWriter.js';
-import { DecodeError, EncodeError } from '../serde/DecodeError.js';
-import type { Clock } from '../util/Clock.js';
+import { BitReader } from '../../serde/BitReader.js';
+import { BitWriter } from '../../serde/BitWriter.js';
+import { DecodeError, EncodeError } from '../../serde/DecodeError.js';
+import type { Clock } from '../../util/Clock.js';
 import { wallClock } from './clock.js';
 import {
   type PrivateKeyInput,

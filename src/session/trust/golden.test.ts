@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../util/Clock.js';
+import { ManualClock } from '../../util/Clock.js';
 import { ed25519KeyPairFromSeed } from './ed25519.js';
 import {
   decodeTicket,
@@ -89,7 +89,7 @@ const TICKET_FIELDS = [
   'ef cd ab 89 67 45 23 01',
 ];
 
-const doc = () => readFileSync(new URL('../../docs/wire/cluster.md', import.meta.url), 'utf8');
+const doc = () => readFileSync(new URL('../../../docs/wire/cluster.md', import.meta.url), 'utf8');
 const flat = (text: string) => text.replace(/\s+/g, ' ');
 
 describe('golden bytes (docs/wire/cluster.md)', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ed25519KeyPairFromSeed } from '../session/trust/ed25519.js';
 import { ManualClock } from '../util/Clock.js';
-import { ed25519KeyPairFromSeed } from './ed25519.js';
-import { type BackendHealth, type BackendRegistration, InMemoryRegistry } from './Registry.js';
+import { type BackendHealth, type BackendRegistration, InMemoryRegistry } from './index.js';
 
 const key = ed25519KeyPairFromSeed(new Uint8Array(32).fill(7));
 
