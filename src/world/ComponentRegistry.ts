@@ -61,6 +61,11 @@ export class ComponentKind {
   readonly defaults: readonly unknown[];
   /** Bits of the entity-reference properties. */
   readonly refMask: number;
+  /**
+   * @internal Set by a ServerWorld whose view radius reads this kind's position: its changes are
+   * tracked even on entities nobody views yet (they decide who will).
+   */
+  spatial = false;
 
   constructor(
     readonly index: number,

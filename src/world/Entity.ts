@@ -22,6 +22,8 @@ export interface EntityWorld {
   componentRemoved(e: Entity, inst: ComponentInstance): void;
   entityDespawned(e: Entity): void;
   replicationConfigured(e: Entity, mode: ReplicationConfig): void;
+  /** The entity's scope exit policy changed (a server re-evaluates its scope). */
+  scopeExitPolicyChanged?(e: Entity): void;
 }
 
 /**
@@ -36,6 +38,14 @@ export class ComponentInstance {
   queued = false;
   /** False once removed from its entity (records that outlive it check this). */
   alive = true;
+  /** @internal {@link UpdateCache} entry: generation, first word, length and mask of the shared body. */
+  encGen = 0;
+  /** @internal */
+  encWord = 0;
+  /** @internal */
+  encBits = 0;
+  /** @internal */
+  encMask = 0;
   readonly view: Record<string, unknown>;
 
   constructor(
@@ -64,7 +74,8 @@ export class ComponentInstance {
 
   /** Mark properties changed (bits) without setting them (values already written). */
   touch(bits: number): void {
-    if (!this.alive || this.entity.viewers.length === 0) return;
+    // a position is tracked even with nobody viewing it: it decides who will (view radius)
+    if (!this.alive || (this.entity.viewers.length === 0 && !this.kind.spatial)) return;
     this.dirty |= bits;
     if (!this.queued) {
       this.queued = true;
@@ -92,6 +103,8 @@ export class Entity {
   ownerKey: unknown = null;
   /** @internal scope computation scratch (server). */
   visitStamp = 0;
+  /** @internal scope bookkeeping (server): the round in which it was queued for re-evaluation. */
+  touchedRound = 0;
   /** @internal dense index in the world (recycled after despawn), -1 when unused. */
   slot = -1;
 
@@ -173,7 +186,10 @@ export class Entity {
 
   /** Server: what a client does with this entity when it leaves the client's scope. */
   setScopeExitPolicy(policy: ScopeExitPolicy): this {
-    this.scopeExitPolicy = policy;
+    if (this.scopeExitPolicy !== policy) {
+      this.scopeExitPolicy = policy;
+      this.world.scopeExitPolicyChanged?.(this);
+    }
     return this;
   }
 

@@ -91,6 +91,8 @@ export class LocalEntityMap {
 
   /** Drop expired redirects; returns how many were dropped. Call now and then (the worlds do, each step). */
   cleanupRedirects(): number {
+    // called per connection per step: nothing to allocate or scan in the common case
+    if (this.hostRedirects.size === 0 && this.remoteRedirects.size === 0) return 0;
     const now = this.clock.now();
     let n = 0;
     for (const table of [this.hostRedirects, this.remoteRedirects]) {

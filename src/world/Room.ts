@@ -1,4 +1,5 @@
 import type { Entity } from './Entity.js';
+import type { SpatialGrid } from './SpatialGrid.js';
 
 /**
  * A coarse scope gate: a user sees an entity only if they share at least one room (then
@@ -9,13 +10,18 @@ export class Room<K = unknown> {
   readonly entities = new Set<Entity>();
   /** @internal set by the world so a destroyed room stops counting */
   destroyed = false;
+  /** @internal the world's spatial index of this room (built once a user with a view radius is in it). */
+  grid: SpatialGrid | null = null;
+  /** @internal entities of this room whose position changed this step (kept only with a grid). */
+  readonly moved: Entity[] = [];
 
   constructor(
     readonly id: number,
     private readonly hooks: {
       userJoined(room: Room<K>, key: K): void;
       userLeft(room: Room<K>, key: K): void;
-      changed(): void;
+      entityAdded(room: Room<K>, e: Entity): void;
+      entityRemoved(room: Room<K>, e: Entity): void;
     },
   ) {}
 
@@ -33,18 +39,18 @@ export class Room<K = unknown> {
   }
 
   addEntity(e: Entity): this {
-    if (!this.destroyed && e.alive) {
+    if (!this.destroyed && e.alive && !this.entities.has(e)) {
       this.entities.add(e);
       if (!e.rooms) e.rooms = new Set();
       e.rooms.add(this);
-      this.hooks.changed();
+      this.hooks.entityAdded(this, e);
     }
     return this;
   }
 
   removeEntity(e: Entity): this {
-    if (this.entities.delete(e)) this.hooks.changed();
     e.rooms?.delete(this);
+    if (this.entities.delete(e)) this.hooks.entityRemoved(this, e);
     return this;
   }
 

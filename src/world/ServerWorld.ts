@@ -6,8 +6,11 @@ import type { AuthOp } from './AuthChannel.js';
 import { type AnyComponentDef, type ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
 import { ComponentInstance, Entity, type EntityWorld, type ReplicationConfig } from './Entity.js';
 import { WorldError } from './errors.js';
+import type { HostEntityChannel } from './HostEngine.js';
 import { type GlobalEntity, GlobalEntityAllocator, type GlobalEntityAllocatorOptions } from './ids.js';
 import { Room } from './Room.js';
+import { SpatialGrid } from './SpatialGrid.js';
+import { UpdateCache } from './UpdateCache.js';
 import { WorldConnection, type WorldConnectionOptions, type WorldSink } from './WorldConnection.js';
 
 /** Which component and fields give an entity's position (for the view radius). */
@@ -16,6 +19,11 @@ export interface PositionSource {
   x: string;
   y: string;
   z?: string;
+  /**
+   * Side of a cell of the spatial index that narrows view-radius scopes (x/y units). Default:
+   * the first view radius set. About the typical radius is right; it only affects speed.
+   */
+  cellSize?: number;
 }
 
 export interface ServerWorldOptions {
@@ -29,6 +37,11 @@ export interface ServerWorldOptions {
   connection?: WorldConnectionOptions;
   /** Backend id prefix of global entity ids (cluster mode). */
   globalIds?: GlobalEntityAllocatorOptions;
+  /**
+   * Encode each changed component once per step and share the bits across users (default
+   * true). The bytes are the same either way; false exists to measure and test that.
+   */
+  sharedEncoding?: boolean;
 }
 
 /** Where a user's view is centred: an entity (its position) or a point. */
@@ -53,9 +66,22 @@ interface UserState<K> {
   exclude: Set<GlobalEntity>;
   viewRadius: number | null;
   viewCenter: ViewCenter | null;
-  /** Scope version this user's scope was last computed at (skip when nothing changed). */
-  scopeSeen: number;
+  /**
+   * Re-evaluate every entity of the user's rooms at the next step (joined/left a room, radius
+   * or centre set, centre moved); otherwise only entities whose inputs changed are looked at.
+   */
+  fullScope: boolean;
+  /** Entities whose include/exclude for this user changed since the last step. */
+  touched: Entity[];
+  /** The view centre the scope was last computed for (a moved centre means a full pass). */
+  centreValid: boolean;
+  cx: number;
+  cy: number;
+  cz: number;
 }
+
+/** More per-user include/exclude changes than this in one step: recompute that user's scope in full. */
+const TOUCHED_LIMIT = 1024;
 
 /**
  * The server side of replication, for all users: the authoritative entity store, rooms and
@@ -71,17 +97,31 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   private readonly users = new Map<K, UserState<K>>();
   private readonly roomSet = new Set<Room<K>>();
   private nextRoomId = 1;
+  /** Instances changed since the last step (first {@link dirtyCount} entries; the array is reused). */
   private dirty: ComponentInstance[] = [];
+  private dirtyCount = 0;
   private changed: ComponentInstance[] = [];
   private stepNo = 0;
-  /** Bumped by anything that can change who sees what (rooms, include/exclude, views, despawns). */
-  private scopeVersion = 0;
+  /**
+   * Entities whose scope inputs changed for everyone (room membership, publicity, position
+   * component added or removed, scope exit policy) since the last step: every user re-evaluates
+   * just these. Deduplicated by {@link Entity.touchedRound}.
+   */
+  private readonly touchedEntities: Entity[] = [];
+  private touchRound = 1;
+  /** Rooms whose `moved` list has entries this step. */
+  private readonly movedRooms: Room<K>[] = [];
+  /** Scratch: candidates of a full view-radius scope pass (reused). */
+  private readonly candidates: Entity[] = [];
+  private cellSize: number;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   private stamp = 0;
   private readonly allowClientEntities: boolean;
   private readonly position: { kind: ComponentKind; x: number; y: number; z: number } | null;
   private readonly sink: WorldSink;
+  /** Update bodies shared by every user's frames within one step. */
+  private readonly updateCache: UpdateCache | undefined;
 
   constructor(private readonly options: ServerWorldOptions) {
     super();
@@ -103,8 +143,14 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
         y: idx(options.position.y),
         z: idx(options.position.z),
       };
+      kind.spatial = true;
     } else this.position = null;
+    const cs = options.position?.cellSize;
+    if (cs !== undefined && !(Number.isFinite(cs) && cs > 0))
+      throw new Error('cellSize must be finite and > 0');
+    this.cellSize = cs ?? 0;
     this.sink = this.makeSink();
+    this.updateCache = options.sharedEncoding === false ? undefined : new UpdateCache(this.registry.kindBits);
   }
 
   // ---- users ---------------------------------------------------------------------------------
@@ -129,7 +175,12 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       exclude: new Set(),
       viewRadius: null,
       viewCenter: null,
-      scopeSeen: -1,
+      fullScope: true,
+      touched: [],
+      centreValid: false,
+      cx: 0,
+      cy: 0,
+      cz: 0,
     });
     return conn;
   }
@@ -144,7 +195,6 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       if (vi >= 0) ch.entity.viewers.splice(vi, 1);
     }
     this.users.delete(key);
-    this.scopeVersion++;
     for (const e of [...this.entityMap.values()]) if (e.ownerKey === key) this.despawnRemote(e, key);
   }
 
@@ -196,15 +246,24 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   createRoom(): Room<K> {
     const room = new Room<K>(this.nextRoomId++, {
       userJoined: (r, key) => {
-        this.users.get(key)?.rooms.add(r);
-        this.scopeVersion++;
+        const u = this.users.get(key);
+        if (!u) return;
+        u.rooms.add(r);
+        u.fullScope = true;
       },
       userLeft: (r, key) => {
-        this.users.get(key)?.rooms.delete(r);
-        this.scopeVersion++;
+        const u = this.users.get(key);
+        if (!u) return;
+        u.rooms.delete(r);
+        u.fullScope = true;
       },
-      changed: () => {
-        this.scopeVersion++;
+      entityAdded: (r, e) => {
+        r.grid?.add(e);
+        this.touchEntity(e);
+      },
+      entityRemoved: (r, e) => {
+        r.grid?.remove(e);
+        this.touchEntity(e);
       },
     });
     this.roomSet.add(room);
@@ -215,44 +274,48 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     for (const key of [...room.users]) room.removeUser(key);
     for (const e of [...room.entities]) room.removeEntity(e);
     room.destroyed = true;
+    room.grid = null;
     this.roomSet.delete(room);
   }
 
   /** Force an entity into `key`'s scope (it must still share a room); undoes exclude. */
   include(key: K, e: Entity): void {
     const u = this.userOrThrow(key);
-    this.scopeVersion++;
     u.exclude.delete(e.id);
     u.include.add(e.id);
+    this.touchForUser(u, e);
   }
 
   /** Keep an entity out of `key`'s scope; undoes include. */
   exclude(key: K, e: Entity): void {
     const u = this.userOrThrow(key);
-    this.scopeVersion++;
     u.include.delete(e.id);
     u.exclude.add(e.id);
+    this.touchForUser(u, e);
   }
 
   /** Back to the default rule (rooms + radius) for this entity and user. */
   resetScope(key: K, e: Entity): void {
     const u = this.userOrThrow(key);
-    this.scopeVersion++;
     u.include.delete(e.id);
     u.exclude.delete(e.id);
+    this.touchForUser(u, e);
   }
 
   /** Spatial interest: only entities (with a position) within `radius` of `center`; null turns it off. */
   setViewRadius(key: K, radius: number | null, center?: ViewCenter | null): void {
     const u = this.userOrThrow(key);
-    this.scopeVersion++;
     u.viewRadius = radius;
     if (center !== undefined) u.viewCenter = center;
+    u.fullScope = true;
+    if (this.cellSize === 0 && radius !== null && Number.isFinite(radius) && radius !== 0)
+      this.cellSize = Math.abs(radius);
   }
 
   setViewCenter(key: K, center: ViewCenter | null): void {
-    this.userOrThrow(key).viewCenter = center;
-    this.scopeVersion++;
+    const u = this.userOrThrow(key);
+    u.viewCenter = center;
+    u.fullScope = true;
   }
 
   /** Whether `e` is in `key`'s scope by the current rules (what the next step will replicate). */
@@ -267,9 +330,15 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   private passes(u: UserState<K>, e: Entity): boolean {
     if (!e.alive) return false;
     if (e.ownerKey !== null && (e.ownerKey === u.key || e.replication !== 'public')) return false;
-    if (u.exclude.has(e.id)) return false;
-    if (u.include.has(e.id)) return true;
+    if (u.exclude.size > 0 && u.exclude.has(e.id)) return false;
+    if (u.include.size > 0 && u.include.has(e.id)) return true;
     return this.withinRadius(u, e);
+  }
+
+  private sharesRoom(u: UserState<K>, e: Entity): boolean {
+    if (!e.rooms) return false;
+    for (const r of e.rooms) if (u.rooms.has(r as Room<K>)) return true;
+    return false;
   }
 
   private withinRadius(u: UserState<K>, e: Entity): boolean {
@@ -312,56 +381,212 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     // this step's changed instances, shared by every connection (each ORs them into its own
     // records just before its flush, while they are hot in cache)
     const dirty = this.dirty;
+    const count = this.dirtyCount;
     this.dirty = this.changed;
+    this.dirtyCount = 0;
     const changed = dirty;
+    const p = this.position;
+    const posMask = p === null ? 0 : (1 << p.x) | (1 << p.y) | (p.z >= 0 ? 1 << p.z : 0);
     let n = 0;
-    for (let i = 0; i < dirty.length; i++) {
+    for (let i = 0; i < count; i++) {
       const inst = dirty[i];
       inst.queued = false;
-      if (inst.alive && inst.dirty !== 0) changed[n++] = inst;
+      if (!inst.alive || inst.dirty === 0) {
+        inst.dirty = 0;
+        continue;
+      }
+      if (p !== null && inst.kind === p.kind && (inst.dirty & posMask) !== 0) this.moved(inst.entity);
+      // positions are tracked on unviewed entities too (see ComponentKind.spatial): nothing to send
+      if (inst.entity.viewers.length > 0) changed[n++] = inst;
       else inst.dirty = 0;
     }
+    this.updateCache?.begin();
     for (const u of this.users.values()) {
       u.conn.absorb(changed, n);
       this.updateScope(u);
-      u.conn.flush(this.stepNo);
+      u.conn.flush(this.stepNo, this.updateCache);
       u.conn.maintain();
     }
     for (let i = 0; i < n; i++) changed[i].dirty = 0;
-    changed.length = 0;
+    // a count, not length = 0: keeps the array's storage for the next step
+    for (let i = 0; i < count; i++) dirty[i] = undefined as unknown as ComponentInstance;
     this.changed = changed;
+    for (const e of this.touchedEntities) e.touchedRound = 0;
+    this.touchedEntities.length = 0;
+    this.touchRound++;
+    for (const r of this.movedRooms) r.moved.length = 0;
+    this.movedRooms.length = 0;
   }
 
+  /** An entity's position changed: re-file it in its rooms' grids, note it for radius scopes. */
+  private moved(e: Entity): void {
+    if (!e.rooms) return;
+    for (const r of e.rooms) {
+      const room = r as Room<K>;
+      if (room.grid === null) continue;
+      room.grid.update(e);
+      if (room.moved.length === 0) this.movedRooms.push(room);
+      room.moved.push(e);
+    }
+  }
+
+  /** Every user re-evaluates `e` at the next step. */
+  private touchEntity(e: Entity): void {
+    if (e.touchedRound === this.touchRound) return;
+    e.touchedRound = this.touchRound;
+    this.touchedEntities.push(e);
+  }
+
+  private touchForUser(u: UserState<K>, e: Entity): void {
+    if (u.fullScope) return;
+    if (u.touched.length >= TOUCHED_LIMIT) {
+      u.fullScope = true;
+      u.touched.length = 0;
+    } else u.touched.push(e);
+  }
+
+  private ensureGrid(room: Room<K>): SpatialGrid {
+    if (room.grid !== null) return room.grid;
+    const p = this.position!;
+    const grid = new SpatialGrid(this.cellSize > 0 ? this.cellSize : 64, p.kind.index, p.x, p.y);
+    for (const e of room.entities) grid.add(e);
+    room.grid = grid;
+    return grid;
+  }
+
+  /**
+   * Bring `u`'s hosted entities in line with its scope. In full (every entity of its rooms, or
+   * with a view radius the grid cells around the centre) when the user's own inputs changed;
+   * otherwise only the entities whose inputs changed: touched ones, and with a view radius the
+   * moved ones of its rooms. Invariant after each call: an entity is in scope ⇔ its channel is live.
+   */
   private updateScope(u: UserState<K>): void {
-    // nothing that decides scope changed and no moving view: the previous answer stands
-    if (u.scopeSeen === this.scopeVersion && (u.viewRadius === null || this.position === null)) return;
-    u.scopeSeen = this.scopeVersion;
+    const p = this.position;
+    const radius = p !== null && u.viewRadius !== null && u.viewCenter !== null;
+    if (radius) {
+      // where the centre is now; it moving means a full pass
+      const c = u.viewCenter!;
+      let valid = true;
+      let cx = 0;
+      let cy = 0;
+      let cz = 0;
+      if (c instanceof Entity) {
+        const ci = c.components[p.kind.index];
+        if (!ci || !c.alive) valid = false;
+        else {
+          cx = ci.values[p.x] as number;
+          cy = ci.values[p.y] as number;
+          if (p.z >= 0) cz = ci.values[p.z] as number;
+        }
+      } else {
+        cx = c.x;
+        cy = c.y;
+        cz = c.z ?? 0;
+      }
+      if (valid !== u.centreValid || !Object.is(cx, u.cx) || !Object.is(cy, u.cy) || !Object.is(cz, u.cz)) {
+        u.centreValid = valid;
+        u.cx = cx;
+        u.cy = cy;
+        u.cz = cz;
+        u.fullScope = true;
+      }
+    }
+    if (u.fullScope) {
+      u.fullScope = false;
+      u.touched.length = 0;
+      this.fullScope(u, radius);
+      return;
+    }
+    for (const e of this.touchedEntities) this.evaluate(u, e);
+    for (const e of u.touched) this.evaluate(u, e);
+    u.touched.length = 0;
+    if (!radius) return;
+    const r2 = u.viewRadius! * u.viewRadius!;
+    // only the distance changed for a moved entity: when its answer agrees with the channel's
+    // state, nothing else can have changed (touched entities were evaluated above)
+    const live = u.conn.host.liveBySlot;
+    for (const room of u.rooms) {
+      for (const e of room.moved) {
+        const inNow = e.slot >= 0 && live[e.slot] === 1;
+        if (inNow !== this.withinCentre(u, e, r2)) this.evaluate(u, e);
+      }
+    }
+  }
+
+  /** {@link withinRadius} against the centre recorded this step (the same answer, cheaper). */
+  private withinCentre(u: UserState<K>, e: Entity, r2: number): boolean {
+    const p = this.position!;
+    const inst = e.components[p.kind.index];
+    if (inst === undefined || !u.centreValid) return true;
+    const v = inst.values;
+    const dx = (v[p.x] as number) - u.cx;
+    const dy = (v[p.y] as number) - u.cy;
+    const dz = p.z >= 0 ? (v[p.z] as number) - u.cz : 0;
+    return dx * dx + dy * dy + dz * dz <= r2;
+  }
+
+  /** Apply the scope rule to one entity for one user. */
+  private evaluate(u: UserState<K>, e: Entity): void {
+    const host = u.conn.host;
+    const ch = host.channels.get(e.id);
+    if (e.alive && this.sharesRoom(u, e) && this.passes(u, e)) {
+      if (!ch) host.spawn(e);
+      else if (ch.state === 'frozen') host.thaw(e);
+    } else if (ch) this.leave(u, ch);
+  }
+
+  private leave(u: UserState<K>, ch: HostEntityChannel): void {
+    if (ch.entity.alive && ch.entity.scopeExitPolicy === 'keep') u.conn.host.freeze(ch.entity);
+    else u.conn.host.despawn(ch.entity);
+  }
+
+  private fullScope(u: UserState<K>, radius: boolean): void {
     const stamp = ++this.stamp;
     const host = u.conn.host;
-    for (const room of u.rooms) {
-      for (const e of room.entities) {
-        if (e.visitStamp === stamp) continue;
-        e.visitStamp = stamp;
-        if (!this.passes(u, e)) continue;
-        const ch = host.channels.get(e.id);
-        if (!ch) host.spawn(e).scopeStamp = stamp;
-        else {
-          if (ch.state === 'frozen') host.thaw(e);
-          ch.scopeStamp = stamp;
+    let inScope = 0;
+    const take = (e: Entity) => {
+      if (!this.passes(u, e)) return;
+      const ch = host.channels.get(e.id);
+      if (!ch) host.spawn(e).scopeStamp = stamp;
+      else {
+        if (ch.state === 'frozen') host.thaw(e);
+        ch.scopeStamp = stamp;
+      }
+      inScope++;
+    };
+    if (radius) for (const room of u.rooms) this.ensureGrid(room);
+    if (radius && u.centreValid) {
+      // the grid narrows the candidates to the cells around the centre; included entities may be anywhere
+      const out = this.candidates;
+      let n = 0;
+      for (const room of u.rooms) n = room.grid!.collect(u.cx, u.cy, u.viewRadius!, stamp, out, n);
+      for (const id of u.include) {
+        const e = this.entityMap.get(id);
+        if (e && e.visitStamp !== stamp && this.sharesRoom(u, e)) {
+          e.visitStamp = stamp;
+          out[n++] = e;
+        }
+      }
+      for (let i = 0; i < n; i++) take(out[i]);
+      out.fill(undefined as unknown as Entity, 0, n);
+    } else {
+      for (const room of u.rooms) {
+        for (const e of room.entities) {
+          if (e.visitStamp === stamp) continue;
+          e.visitStamp = stamp;
+          take(e);
         }
       }
     }
-    for (const ch of host.channels.values()) {
-      if (ch.scopeStamp === stamp) continue;
-      if (ch.entity.alive && ch.entity.scopeExitPolicy === 'keep') host.freeze(ch.entity);
-      else host.despawn(ch.entity);
-    }
+    // every channel in scope was stamped: only when some were not is there anything to leave
+    if (inScope === host.channels.size) return;
+    for (const ch of [...host.channels.values()]) if (ch.scopeStamp !== stamp) this.leave(u, ch);
   }
 
   // ---- EntityWorld hooks ---------------------------------------------------------------------
 
   markDirty(inst: ComponentInstance): void {
-    this.dirty.push(inst);
+    this.dirty[this.dirtyCount++] = inst;
   }
 
   checkAuthoring(e: Entity): void {
@@ -371,10 +596,22 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
 
   componentInserted(e: Entity, inst: ComponentInstance): void {
     for (const ch of [...e.viewers]) (ch.owner as WorldConnection).host.insert(e, inst.kind);
+    if (this.position !== null && inst.kind === this.position.kind) this.positionPresenceChanged(e);
   }
 
   componentRemoved(e: Entity, inst: ComponentInstance): void {
     for (const ch of [...e.viewers]) (ch.owner as WorldConnection).host.remove(e, inst.kind);
+    if (this.position !== null && inst.kind === this.position.kind) this.positionPresenceChanged(e);
+  }
+
+  /** A position was inserted, replaced or removed: re-file the entity and re-evaluate it. */
+  private positionPresenceChanged(e: Entity): void {
+    if (e.rooms) for (const r of e.rooms) (r as Room<K>).grid?.update(e);
+    this.touchEntity(e);
+  }
+
+  scopeExitPolicyChanged(e: Entity): void {
+    this.touchEntity(e);
   }
 
   entityDespawned(e: Entity): void {
@@ -386,7 +623,6 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       this.freeSlots.push(e.slot);
       e.slot = -1;
     }
-    this.scopeVersion++;
     for (const u of this.users.values()) {
       u.include.delete(e.id);
       u.exclude.delete(e.id);
@@ -442,7 +678,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       },
       remotePublicity(_conn, e, op: AuthOp) {
         e.replication = op === 'publish' ? 'public' : 'private';
-        self.scopeVersion++;
+        self.touchEntity(e);
         self.emit('publish', e, e.replication);
       },
       remoteUpdated(_conn, e, kind, changed) {

@@ -1,5 +1,5 @@
 import { BitReader } from '../serde/BitReader.js';
-import { BitWriter } from '../serde/BitWriter.js';
+import type { BitWriter } from '../serde/BitWriter.js';
 import { DecodeError } from '../serde/DecodeError.js';
 import type { WorldFramePipe } from '../session/SessionPipe.js';
 import type { Clock } from '../util/Clock.js';
@@ -8,6 +8,7 @@ import type { ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
 import { measureBits } from './ComponentRegistry.js';
 import type { ComponentInstance, Entity } from './Entity.js';
 import { WorldError } from './errors.js';
+import { FrameWriter } from './FrameWriter.js';
 import {
   CMD_TYPE_BITS,
   CmdType,
@@ -33,6 +34,7 @@ import type { GlobalEntity, RemoteEntity } from './ids.js';
 import { LocalEntityMap } from './LocalEntityMap.js';
 import { RemoteEngine, type RemoteEntityChannel, type RemoteSink } from './RemoteEngine.js';
 import { SentLog } from './SentLog.js';
+import type { UpdateCache } from './UpdateCache.js';
 import { seqDiff, unwrapSeq } from './wrap.js';
 
 /** What a connection does to its world when the peer's entities change. */
@@ -75,6 +77,7 @@ export interface WorldConnectionStats {
 interface SentFrame {
   index: number;
   sentAt: number;
+  /** Commands carried ({@link NO_CMDS} until the first one: most frames carry none). */
   cmds: OutCommand[];
   /** Range of this frame's (record, mask) pairs in the connection's {@link SentLog}. */
   logStart: number;
@@ -99,6 +102,7 @@ export const REF_WAIT_MS = 60_000;
 /** Most reference waits one peer may make us hold. */
 export const REF_WAIT_LIMIT = 65_536;
 const SENT_RING = 1024;
+const NO_CMDS: OutCommand[] = [];
 
 /**
  * Replication with one peer, either direction: a {@link HostEngine} for what this side
@@ -126,8 +130,17 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     refsExpired: 0,
   };
   /** Records with bits to send (delivered, live); others re-enter when they become sendable. */
-  private dirty: HostComponentRecord[] = [];
-  private readonly writer = new BitWriter(1500);
+  private readonly dirty: (HostComponentRecord | undefined)[] = [];
+  /**
+   * Entries of {@link dirty} in use. A count, not the array's length: emptying an array by
+   * `length = 0` drops its backing store, and refilling it every step reallocates it step by step.
+   */
+  private dirtyCount = 0;
+  private readonly writer = new FrameWriter(1500);
+  /** Position in {@link dirty} while a flush writes updates. */
+  private cursor = 0;
+  /** Scratch list of the commands due in one flush (reused). */
+  private readonly due: OutCommand[] = [];
   private readonly log = new SentLog();
   // sending frames
   private nextFrame = 0;
@@ -158,7 +171,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     opts: WorldConnectionOptions = {},
   ) {
     this.map = new LocalEntityMap(clock);
-    this.host = new HostEngine(this.map, this, sendsPublicity);
+    this.host = new HostEngine(this.map, this, sendsPublicity, registry.kinds.length);
     this.remote = new RemoteEngine(this);
     this.opts = { bytesPerStep: opts.bytesPerStep ?? 0, minResendMs: opts.minResendMs ?? 10 };
   }
@@ -168,7 +181,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   enqueueRecord(rec: HostComponentRecord): void {
     if (!rec.queued) {
       rec.queued = true;
-      this.dirty.push(rec);
+      this.dirty[this.dirtyCount++] = rec;
     }
   }
 
@@ -187,21 +200,26 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
    * Take this step's changed component instances (shared by every connection of a world) and
    * OR their bits into this connection's records, found by entity slot. Done per connection
    * right before its flush so the records are hot in cache.
+   *
+   * Records of frozen channels are queued too (reading the channel here would be one more cache
+   * miss per record): flush drops them with their bits kept, and thaw queues them again.
    */
   absorb(changed: readonly ComponentInstance[], count: number): void {
-    const bySlot = this.host.bySlot;
+    const records = this.host.recordsBySlot;
+    const stride = this.registry.kinds.length;
+    const dirty = this.dirty;
+    let n = this.dirtyCount;
     for (let i = 0; i < count; i++) {
       const inst = changed[i];
-      const ch = bySlot[inst.entity.slot];
-      if (ch === undefined) continue;
-      const rec = ch.components[inst.kind.index];
+      const rec = records[inst.entity.slot * stride + inst.kind.index];
       if (rec === undefined) continue;
       rec.mask |= inst.dirty;
-      if (!rec.queued && rec.delivered && ch.state === 'live') {
+      if (!rec.queued && rec.delivered) {
         rec.queued = true;
-        this.dirty.push(rec);
+        dirty[n++] = rec;
       }
     }
+    this.dirtyCount = n;
   }
 
   /** OR a component instance's changed bits into this connection's record for it. */
@@ -601,19 +619,19 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   private updateBits(rec: HostComponentRecord): number {
     const kind = rec.kind;
     const values = rec.channel.entity.components[kind.index]!.values;
-    let bits = 1 + varUintBits(rec.channel.hostId) + this.registry.kindBits + kind.propCount;
+    let bits = rec.headBits + this.registry.kindBits + kind.propCount;
     const mask = rec.mask;
     for (let i = 0; i < kind.propCount; i++) if (mask & (1 << i)) bits += this.valueBits(kind, i, values[i]);
     return bits;
   }
 
-  private writeUpdate(w: BitWriter, rec: HostComponentRecord): void {
+  private writeUpdate(w: BitWriter, rec: HostComponentRecord, kindBits: number): void {
     const kind = rec.kind;
     const values = rec.channel.entity.components[kind.index]!.values;
     const mask = rec.mask;
     w.writeBool(true);
     w.writeVarUint(rec.channel.hostId);
-    w.writeBits(kind.index, this.registry.kindBits);
+    w.writeBits(kind.index, kindBits);
     w.writeBits(mask, kind.propCount);
     for (let i = 0; i < kind.propCount; i++) if (mask & (1 << i)) this.writeValue(w, kind, i, values[i], rec);
   }
@@ -624,8 +642,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       rec.alive &&
       rec.mask !== 0 &&
       rec.delivered &&
-      rec.channel.state === 'live' &&
-      rec.channel.entity.components[rec.kind.index] !== undefined
+      rec.live &&
+      rec.entity.components[rec.kind.index] !== undefined
     );
   }
 
@@ -633,8 +651,12 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
    * Send this step's world frames: due commands first (oldest first), then updates by
    * staleness, within maxWorldFrameBytes per frame and the per-step byte budget. Always sends
    * at least an ack-only frame when the peer sent something since.
+   *
+   * `shared` (a server's step): update bodies encoded once per step for every connection; an
+   * update whose mask is the step's mask for that instance copies the shared bits instead of
+   * encoding its values again (same bytes, see {@link UpdateCache}).
    */
-  flush(stepNo: number): void {
+  flush(stepNo: number, shared?: UpdateCache): void {
     const now = this.clock.now();
     if (this.lastFlushAt !== null) this.stepInterval = now - this.lastFlushAt;
     this.lastFlushAt = now;
@@ -647,7 +669,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     // due commands, within the window that keeps 16-bit ids unambiguous
     const queue = this.host.queue;
     const windowEnd = (queue.length > 0 ? queue[0].id : 0) + COMMAND_WINDOW;
-    const due: OutCommand[] = [];
+    const due = this.due;
+    due.length = 0;
     for (const c of queue) {
       if (c.id >= windowEnd) break;
       if (!c.acked && now - c.lastSentAt >= resend) due.push(c);
@@ -656,19 +679,23 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     // sendable updates; sort by staleness only when they will not all fit
     const dirty = this.dirty;
     // rough size (exact sizes are computed while writing): sort by staleness only when needed
-    if (dirty.length * 64 > budgetBits) dirty.sort((a, b) => a.lastSentStep - b.lastSentStep);
+    if (this.dirtyCount * 64 > budgetBits) {
+      dirty.length = this.dirtyCount;
+      dirty.sort((a, b) => a!.lastSentStep - b!.lastSentStep);
+    }
 
     let ci = 0;
     let ui = 0;
     let sentAny = false;
     const oldestLive = this.oldestLiveLog(this.log.head);
     const w = this.writer;
-    while ((ci < due.length || ui < dirty.length || (!sentAny && this.ackDirty)) && budgetBits > 0) {
-      const limit = Math.min(maxFrameBits, budgetBits);
+    // (the count may grow during the flush: losing an overwritten frame re-queues its records)
+    while ((ci < due.length || ui < this.dirtyCount || (!sentAny && this.ackDirty)) && budgetBits > 0) {
+      const limit = Math.min(maxFrameBits, budgetBits) - FRAME_TRAILER_BITS;
       const frame: SentFrame = {
         index: this.nextFrame,
         sentAt: now,
-        cmds: [],
+        cmds: NO_CMDS,
         logStart: this.log.head,
         logEnd: this.log.head,
         acked: false,
@@ -680,11 +707,10 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         frame.index,
         this.anyReceived ? { latest: this.recvLatest, bits: this.recvBits } : null,
       );
-      const room = () => limit - FRAME_TRAILER_BITS - w.bitLength;
       while (ci < due.length) {
         const c = due[ci];
         const bits = this.commandBits(c);
-        if (bits > room()) {
+        if (bits > limit - w.bitLength) {
           if (frame.cmds.length === 0 && bits > maxFrameBits - FRAME_HEADER_BITS - FRAME_TRAILER_BITS) {
             // can never fit one frame: skip it (counted) rather than stall the stream
             this.stats.oversizedCommands++;
@@ -697,41 +723,25 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         if (c.sends > 0) this.stats.commandsResent++;
         c.sends++;
         c.lastSentAt = now;
+        if (frame.cmds === NO_CMDS) frame.cmds = [];
         frame.cmds.push(c);
         this.stats.commandsSent++;
         ci++;
       }
       w.writeBool(false);
-      while (ci >= due.length && ui < dirty.length) {
-        const rec = dirty[ui];
-        if (!this.sendable(rec)) {
-          rec.queued = false;
-          ui++;
-          continue;
-        }
-        const bits = this.updateBits(rec);
-        if (bits > room() + 1) {
-          if (frame.logEnd === frame.logStart && frame.cmds.length === 0 && limit === maxFrameBits) {
-            // a single update larger than a frame cannot be sent; drop its bits (counted)
-            this.stats.oversizedCommands++;
-            rec.mask = 0;
-            ui++;
-            continue;
-          }
-          break;
-        }
-        this.writeUpdate(w, rec);
-        this.log.push(rec, rec.mask, oldestLive);
-        frame.logEnd = this.log.head;
-        rec.mask = 0;
-        rec.lastSentStep = stepNo;
-        this.stats.updatesSent++;
-        ui++;
+      let updates = 0;
+      if (ci >= due.length && ui < this.dirtyCount) {
+        this.cursor = ui;
+        const mayDrop = frame.cmds.length === 0 && limit + FRAME_TRAILER_BITS === maxFrameBits;
+        updates = this.writeUpdates(w, limit, stepNo, shared, oldestLive, mayDrop);
+        ui = this.cursor;
       }
+      this.stats.updatesSent += updates;
+      frame.logEnd = this.log.head;
       w.writeBool(false);
-      const carried = frame.cmds.length > 0 || frame.logEnd > frame.logStart;
+      const carried = frame.cmds.length > 0 || updates > 0;
       if (!carried && (sentAny || !this.ackDirty)) break;
-      const bytes = w.finish();
+      const bytes = w.take();
       this.pipe.sendWorldFrame(bytes);
       budgetBits -= bytes.length * 8;
       this.stats.framesSent++;
@@ -746,15 +756,88 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         this.inFlight.push(frame);
       }
     }
-    // whatever did not fit stays queued with its bits for the next step
-    for (let i = 0; i < ui; i++) dirty[i].queued = false;
+    due.length = 0;
+    // whatever did not fit stays queued with its bits for the next step (those before `ui` were
+    // written or dropped, and left the list then)
     let m = 0;
-    for (let i = ui; i < dirty.length; i++) {
-      const rec = dirty[i];
+    for (let i = ui; i < this.dirtyCount; i++) {
+      const rec = dirty[i]!;
       if (this.sendable(rec)) dirty[m++] = rec;
       else rec.queued = false;
     }
-    dirty.length = m;
+    // no stale references past the end (they would keep despawned entities reachable)
+    for (let i = m; i < this.dirtyCount; i++) dirty[i] = undefined;
+    this.dirtyCount = m;
+  }
+
+  /**
+   * Write queued updates from {@link cursor} on until the frame is full (`limit` bits, trailer
+   * excluded); returns how many were written. Kept apart from {@link flush} so this loop — run
+   * once per (user, changed component) — stays small for the JIT.
+   */
+  private writeUpdates(
+    w: FrameWriter,
+    limit: number,
+    stepNo: number,
+    shared: UpdateCache | undefined,
+    oldestLive: number,
+    /** An update too large for an empty frame is dropped (counted) instead of waiting. */
+    mayDrop: boolean,
+  ): number {
+    const dirty = this.dirty;
+    const log = this.log;
+    const gen = shared === undefined ? -1 : shared.gen;
+    let updates = 0;
+    let i = this.cursor;
+    for (; i < this.dirtyCount; i++) {
+      const rec = dirty[i]!;
+      const mask = rec.mask;
+      const kind = rec.kind;
+      const inst = rec.entity.components[kind.index];
+      // not sendable now: leave the list (bits kept; it re-enters when it becomes sendable)
+      if (!rec.alive || mask === 0 || !rec.delivered || !rec.live || inst === undefined) {
+        rec.queued = false;
+        continue;
+      }
+      // the step's shared body fits when this connection's mask is the step's mask
+      let share = false;
+      if (gen >= 0 && (mask & kind.refMask) === 0) {
+        if (inst.encGen === gen) share = inst.encMask === mask;
+        else if (mask === inst.dirty) {
+          shared!.encode(inst, mask);
+          share = true;
+        }
+      }
+      const bits = share ? rec.headBits + inst.encBits : this.updateBits(rec);
+      if (bits > limit - w.bitLength + 1) {
+        if (mayDrop && updates === 0) {
+          // a single update larger than a frame cannot be sent; drop its bits (counted)
+          this.stats.oversizedCommands++;
+          rec.mask = 0;
+          rec.queued = false;
+          continue;
+        }
+        break;
+      }
+      if (share) {
+        // `more` bit and entity id in one write, then the shared kind + mask + values
+        if (rec.head >= 0) w.writeBits(rec.head, rec.headBits);
+        else {
+          w.writeBits(1, 1);
+          w.writeVarUint(rec.channel.hostId);
+        }
+        w.appendWords(shared!.words, inst.encWord, inst.encBits);
+      } else this.writeUpdate(w, rec, this.registry.kindBits);
+      log.push(rec, mask, oldestLive);
+      updates++;
+      rec.mask = 0;
+      rec.lastSentStep = stepNo;
+      // leaves the list now (set here, not in a later pass: one touch of the record fewer, and
+      // a loss detected later in this flush can queue it again)
+      rec.queued = false;
+    }
+    this.cursor = i;
+    return updates;
   }
 
   /** Housekeeping once per step: expired references and redirects, retired remote channels. */
@@ -786,7 +869,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   /** True when nothing is unacknowledged, no frame awaits its ack, and no bits are waiting. */
   get idle(): boolean {
     this.host.compact();
-    if (this.host.queue.length !== 0 || this.dirty.length !== 0) return false;
+    if (this.host.queue.length !== 0 || this.dirtyCount !== 0) return false;
     for (let i = this.inFlightHead; i < this.inFlight.length; i++)
       if (!this.inFlight[i].resolved) return false;
     return true;
