@@ -12,12 +12,13 @@
 import { writeFileSync } from 'node:fs';
 import { codecBench } from './codec.bench.js';
 import { type BenchModule, type BenchRow, createContext, formatTable, sinkValue } from './harness.js';
+import { migrationBench } from './migration.bench.js';
 import { proxyBench } from './proxy.bench.js';
 import { udpBench } from './udp.bench.js';
 import { worldBench } from './world.bench.js';
 
 /** Every benchmark module, in the order they run. Register new ones here. */
-export const MODULES: readonly BenchModule[] = [codecBench, udpBench, proxyBench, worldBench];
+export const MODULES: readonly BenchModule[] = [codecBench, udpBench, proxyBench, worldBench, migrationBench];
 
 interface Args {
   quick: boolean;

@@ -6,9 +6,12 @@
 import { parseArgs } from 'node:util';
 import { runClusterDemo } from './clusterDemo.js';
 import { runDemo } from './demo.js';
+import { runMigrationDemo } from './migrationDemo.js';
 import { runTrace } from './trace.js';
 
-const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--cluster]
+const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--direct | --cluster]
+         (default: proxy + two backends, bots migrated seamlessly; --direct: one server;
+          --cluster: referral transfers)
        baton trace <file> [--session <id>]`;
 
 async function main(argv: string[]): Promise<number> {
@@ -25,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
       transport: { type: 'string', default: 'udp' },
       bots: { type: 'string', default: '4' },
       cluster: { type: 'boolean', default: false },
+      direct: { type: 'boolean', default: false },
     },
   });
   const durationSeconds = Number(values.duration);
@@ -40,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.cluster) await runClusterDemo({ durationSeconds, bots, transport });
-  else await runDemo({ durationSeconds, bots, transport });
+  else if (values.direct) await runDemo({ durationSeconds, bots, transport });
+  else return (await runMigrationDemo({ durationSeconds, bots, transport })) ? 0 : 1;
   return 0;
 }
 

@@ -8,8 +8,14 @@ import {
 import { defaultLinkFactory } from '../session/defaultLink.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import type { Protocol } from '../session/Protocol.js';
-import type { AuthGrantPacket, JoinWorldPacket, ServerInfoPacket } from '../session/packets/types.js';
+import type {
+  AuthGrantPacket,
+  JoinWorldPacket,
+  MigratePacket,
+  ServerInfoPacket,
+} from '../session/packets/types.js';
 import { randomUuid } from '../session/packets/uuid.js';
+import type { WorldFramePipe } from '../session/SessionPipe.js';
 import { Ticker } from '../session/Ticker.js';
 import type { DatagramClientTransport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
@@ -20,6 +26,21 @@ import type { Entity } from '../world/Entity.js';
 import { WorldError } from '../world/errors.js';
 import type { GlobalEntity } from '../world/ids.js';
 import type { WorldConnectionOptions } from '../world/WorldConnection.js';
+import { MigrationGate } from './MigrationGate.js';
+
+/** What the `migrated` event reports: the session moved to another backend without reconnecting. */
+export interface MigratedInfo {
+  /** The backend the player is on now. */
+  readonly backendId: string;
+  /** The client id the new backend gave us (SetClientId). */
+  readonly clientId: number;
+  /** The world epoch now in force. */
+  readonly epoch: number;
+  /** Entities of the old world that left (the new backend's arrive as `spawn`s). */
+  readonly left: number;
+  /** The client tick at which the swap happened (all of it, in that one tick). */
+  readonly tick: number;
+}
 
 /** Options of {@link Client}. */
 export interface ClientOptions {
@@ -97,6 +118,11 @@ export type ClientEvents<C extends string> = {
   update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
   /** A world frame from the server was refused; a fatal one ends the session with its message. */
   worldError: (error: WorldError) => void;
+  /**
+   * The proxy moved this session to another backend seamlessly (no disconnect, no reconnect):
+   * the old world left and the new backend's setup took effect in one tick.
+   */
+  migrated: (info: MigratedInfo) => void;
 };
 
 /** Counters of the client. */
@@ -154,6 +180,15 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   private counters = { messagesIn: 0, messagesOut: 0, malformedMessages: 0 };
   private worldCounters = { framesIn: 0, framesDropped: 0, fatalErrors: 0 };
   private clientWorld?: ClientWorld;
+  /** Cross-channel barrier of seamless migrations (proxied sessions). */
+  private gate?: MigrationGate;
+  /** World frames carry an epoch byte (a proxy announced migration support). */
+  private epochs = false;
+  private epoch = 0;
+  /** Backend this session is on, when known (after a migration). */
+  backendId?: string;
+  /** Seamless migrations this client went through, and world frames of another epoch dropped. */
+  readonly migration = { count: 0, staleWorldFrames: 0 };
   private updatesWired = false;
   private viewRadius?: number;
 
@@ -191,9 +226,18 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
         const rttTicks = Math.ceil(this.session.rttMs / protocol.tickIntervalMs);
         this.tick = info.serverTick + rttTicks + (options.tickLeadTicks ?? 2);
         const pipe = this.session.pipe!;
-        pipe.onMessage = (channel, payload) => this.deliver(channel, payload);
+        const hello = info.proxyHello;
+        this.epochs = hello !== undefined && (hello.flags & 1) !== 0;
+        this.epoch = hello?.epoch ?? 0;
+        const gate = new MigrationGate(
+          protocol.channels.length,
+          (channel, payload) => this.deliver(channel, payload),
+          (m) => this.applyMigrate(m),
+        );
+        this.gate = gate;
+        pipe.onMessage = (channel, payload) => gate.message(channel, payload);
         this.clientWorld = this.createWorld();
-        pipe.onWorldFrame = (frame) => this.receiveWorldFrame(frame);
+        pipe.onWorldFrame = (frame) => this.receiveEpochFrame(frame);
         if (this.viewRadius !== undefined)
           this.session.sendControl({ type: 'ViewRadius', radius: this.viewRadius });
         this.emit('connect', info);
@@ -215,6 +259,9 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
           case 'WorldSettings':
             this.worldSettings = p.data;
             this.emit('worldSettings', p.data);
+            break;
+          case 'Migrate':
+            this.gate?.migrate(p);
             break;
         }
       },
@@ -404,11 +451,83 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     await this.session.close(reason);
   }
 
+  /** The world's pipe: the link pipe, behind an epoch byte on a session that can migrate. */
+  private worldPipe(): WorldFramePipe {
+    const inner = this.session.pipe!;
+    if (!this.epochs) return inner;
+    const epoch = this.epoch;
+    return {
+      get maxWorldFrameBytes() {
+        return inner.maxWorldFrameBytes - 1;
+      },
+      get rttMs() {
+        return inner.rttMs;
+      },
+      sendWorldFrame(frame: Uint8Array) {
+        const out = new Uint8Array(frame.length + 1);
+        out[0] = epoch;
+        out.set(frame, 1);
+        inner.sendWorldFrame(out);
+      },
+    };
+  }
+
+  private receiveEpochFrame(frame: Uint8Array): void {
+    if (!this.epochs) {
+      this.receiveWorldFrame(frame);
+      return;
+    }
+    // a frame of another backend's world (late, or early) is not ours: the world layer resends
+    if (frame.length === 0 || frame[0] !== this.epoch) {
+      this.migration.staleWorldFrames++;
+      return;
+    }
+    this.receiveWorldFrame(frame.subarray(1));
+  }
+
+  /**
+   * Cutover (DESIGN §5): every earlier message of the old backend has been delivered. In this
+   * one call: the old world leaves (its entities despawn), the new backend's setup takes effect
+   * (SetClientId, ServerInfo, WorldSettings), a new world starts at the new epoch (the new
+   * backend's entities arrive as `spawn`s), JoinWorld is answered, `migrated` fires.
+   */
+  private applyMigrate(m: MigratePacket): void {
+    if (!this.connected) return;
+    let join: Omit<JoinWorldPacket, 'type'> | undefined;
+    for (const q of m.setup) {
+      if (q.type === 'SetClientId') this.id = q.clientId;
+      else if (q.type === 'ServerInfo')
+        this.serverInfo = { name: q.name, motd: q.motd, maxPlayers: q.maxPlayers };
+      else if (q.type === 'WorldSettings') this.worldSettings = q.data;
+      else if (q.type === 'JoinWorld') join = { worldId: q.worldId, clearWorld: q.clearWorld, fade: q.fade };
+    }
+    const old = this.clientWorld;
+    const leaving = old ? [...old.entities()] : [];
+    this.epoch = m.epoch;
+    this.clientWorld = this.createWorld();
+    for (const e of leaving) this.emit('despawn', e);
+    this.backendId = m.backendId;
+    this.migration.count++;
+    this.session.sendControl({ type: 'MigrateAck', epoch: m.epoch });
+    if (this.serverInfo) this.emit('serverInfo', this.serverInfo);
+    this.emit('migrated', {
+      backendId: m.backendId,
+      clientId: this.id ?? 0,
+      epoch: m.epoch,
+      left: leaving.length,
+      tick: this.tick,
+    });
+    if (join) {
+      this.emit('joinWorld', join);
+      if (this.options.autoReady ?? true) this.ready();
+    }
+  }
+
   private createWorld(): ClientWorld {
     const world = new ClientWorld({
       components: this.protocol.components,
       clock: this.clock,
-      pipe: this.session.pipe!,
+      pipe: this.worldPipe(),
       allowClientEntities: this.protocol.clientAuthoritativeEntities,
       connection: this.options.worldConnection,
     });

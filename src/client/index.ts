@@ -13,4 +13,6 @@ export {
   type ClientStats,
   type ClientWorldStats,
   type ConnectOptions,
+  type MigratedInfo,
 } from './Client.js';
+export { MigrationGate } from './MigrationGate.js';

@@ -18,6 +18,8 @@ export class BackendLink {
   downReason?: string;
   /** Proxy session ids of the players on this link. */
   readonly players = new Set<number>();
+  /** Players migrating to this backend (not yet cut over), by proxy session id. */
+  readonly migrating = new Map<number, { abort(reason: string): void }>();
   readonly ready: Promise<StreamConnection>;
   framesIn = 0;
   framesOut = 0;

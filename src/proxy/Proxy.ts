@@ -14,6 +14,7 @@ import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import {
   BACKEND_CONTROL_TYPES,
   clampUtf8,
+  decodeHandoff,
   decodeMuxControl,
   decodeMuxMessage,
   decodePlayerAccept,
@@ -25,6 +26,7 @@ import {
   encodeVarUint,
   MUX_MAX_BACKEND_ID_BYTES,
   MuxFrame,
+  type PlayerOpen,
 } from '../session/mux.js';
 import type { Protocol } from '../session/Protocol.js';
 import { RejectCode } from '../session/packets/kinds.js';
@@ -46,6 +48,7 @@ import type { StreamClientTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
+import { AdminServer } from './admin.js';
 import { BackendLink } from './BackendLink.js';
 import {
   type CapturedSession,
@@ -53,9 +56,33 @@ import {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+import { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
+import {
+  DEFAULT_MIGRATION_TIMEOUTS,
+  type MigrationHost,
+  MigrationOrchestrator,
+  type MigrationResult,
+  type MigrationState,
+  type MigrationTimeouts,
+} from './migration/MigrationOrchestrator.js';
+import { type MigrationStats, Samples } from './migration/MigrationStats.js';
 import { type BackendRecord, canTakePlayers, type Registry } from './registry.js';
 import type { TicketKeys } from './ticketKeys.js';
 import { type TraceDirection, type TraceHop, TraceWriter } from './trace.js';
+
+/** Seamless migration tuning of a {@link Proxy}. */
+export interface ProxyMigrationOptions {
+  /** Timeout of each state, ms (defaults: prepare 3000, auth 3000, sync 2000, freeze 1000, cutover 1000, resume 3000). */
+  timeouts?: Partial<MigrationTimeouts>;
+  /** How long the source keeps the frozen player after cutover before its session closes (default 500 ms). */
+  overlapMs?: number;
+  /** Client frames buffered per frozen player (default 4096). */
+  maxBufferedFrames?: number;
+  /** Client bytes buffered per frozen player (default 1 MiB). */
+  maxBufferedBytes?: number;
+  /** Client bytes buffered over every frozen player of the proxy (default 64 MiB). */
+  maxGlobalBufferedBytes?: number;
+}
 
 /** TLS material of the proxy's backend links (its client certificate and the CA backends chain to). */
 export interface ProxyTlsOptions {
@@ -123,6 +150,13 @@ export interface ProxyOptions {
   clock?: Clock;
   /** Log lines (default console.log). */
   log?: (line: string) => void;
+  /** Seamless migration tuning (timeouts, overlap window, buffer bounds). */
+  migration?: ProxyMigrationOptions;
+  /**
+   * A small admin HTTP endpoint on 127.0.0.1 (opt-in): `GET /sessions`, `GET /stats`,
+   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`).
+   */
+  admin?: { port: number; host?: string };
 }
 
 /** Where a proxied player is. */
@@ -139,6 +173,8 @@ export interface ProxySessionInfo {
   readonly pool: string;
   readonly rttMs: number;
   readonly captured: CapturedSession;
+  /** Where its migration is, when one runs. */
+  readonly migration?: MigrationState;
 }
 
 /** Whether a pool can move players seamlessly, and why not. */
@@ -169,6 +205,8 @@ export interface ProxyStats {
   disconnectsOnBackendLoss: number;
   /** Pools found without ticket keys (seamless migration disabled there). */
   poolsWithoutMigration: number;
+  /** Seamless migration: counts, failures by reason, freeze window percentiles. */
+  migration: MigrationStats;
   dropped: {
     /** Backend frames that failed to decode (the player's session ends with a reason). */
     malformedBackendFrames: number;
@@ -180,6 +218,8 @@ export interface ProxyStats {
     refusedSends: number;
     /** World frames too large for the client's link. */
     oversizeWorldFrames: number;
+    /** Client world frames of a world epoch before the last migration. */
+    staleWorldFrames: number;
   };
 }
 
@@ -197,6 +237,8 @@ export type ProxyEvents = {
   referral: (info: ProxySessionInfo, backendId: string, reason: string) => void;
   /** A pool cannot migrate seamlessly (reason). */
   migrationDisabled: (pool: string, reason: string) => void;
+  /** A seamless migration finished (ok, or how it failed). */
+  migration: (info: ProxySessionInfo, result: MigrationResult) => void;
   error: (error: unknown) => void;
 };
 
@@ -209,6 +251,18 @@ interface Player {
   link?: BackendLink;
   traced: boolean;
   lastRttSent: number;
+  /** World epoch on the client hop (world frames carry it; +1 per migration, mod 256). */
+  epoch: number;
+  /** Server → client messages relayed so far, per protocol channel (Migrate's barrier). */
+  sentOn: number[];
+  /** Added to the client's tick on tick-buffered messages (backends' ticks differ). */
+  tickOffset: number;
+  /** Set while frozen: the client's frames are held here. */
+  frozen?: FreezeBuffer;
+  migration?: MigrationOrchestrator;
+  /** The last finished migration, while its overlap window runs. */
+  lastMigration?: MigrationOrchestrator;
+  swallowReady: number;
 }
 
 const U32_MAX_TICK = 0xffffffff;
@@ -238,6 +292,19 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   private readonly trace?: TraceWriter;
   private readonly log: (line: string) => void;
   private timer?: ReturnType<typeof setInterval>;
+  private readonly bufferBudget: GlobalBufferBudget;
+  private readonly freezeSamples = new Samples();
+  private readonly totalSamples = new Samples();
+  private readonly migrationCounters = {
+    started: 0,
+    completed: 0,
+    rolledBack: 0,
+    fallbacks: 0,
+    referralTransfers: 0,
+    failuresByReason: {} as Record<string, number>,
+    bufferedFrames: 0,
+  };
+  private admin?: AdminServer;
   private scheduled = false;
   private started = false;
   private closed = false;
@@ -260,6 +327,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       unexpected: 0,
       refusedSends: 0,
       oversizeWorldFrames: 0,
+      staleWorldFrames: 0,
     },
   };
 
@@ -274,6 +342,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.referralKeys = options.referral?.keyPair ?? generateEd25519KeyPair();
     this.referralNonces = options.referral?.nonceStore ?? new InMemoryNonceStore();
     this.log = options.log ?? ((line) => console.log(line));
+    this.bufferBudget = new GlobalBufferBudget(options.migration?.maxGlobalBufferedBytes ?? 64 * 1024 * 1024);
     if (options.trace) this.trace = new TraceWriter(options.trace.file);
     this.host = new SessionHost({
       protocol: options.protocol,
@@ -304,7 +373,16 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     for (const t of this.options.listen) this.addresses.push(await this.host.listen(t));
     for (const pool of this.pools) await this.checkPool(pool);
     this.timer = setInterval(() => this.maintain(), this.options.maintainIntervalMs ?? 10);
+    if (this.options.admin) {
+      this.admin = new AdminServer(this);
+      await this.admin.listen(this.options.admin.port, this.options.admin.host ?? '127.0.0.1');
+    }
     return [...this.addresses];
+  }
+
+  /** The admin endpoint's port, when `admin` is configured. */
+  get adminPort(): number | undefined {
+    return this.admin?.port;
   }
 
   /** The bound client-facing addresses. */
@@ -339,7 +417,184 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       referrals: { ...c.referrals },
       disconnectsOnBackendLoss: c.disconnectsOnBackendLoss,
       poolsWithoutMigration: this.disabledPools.size,
+      migration: this.migrationStats(),
       dropped: { ...c.dropped },
+    };
+  }
+
+  private migrationStats(): MigrationStats {
+    const m = this.migrationCounters;
+    let inFlight = 0;
+    for (const p of this.players.values()) if (p.migration) inFlight++;
+    return {
+      ...m,
+      failuresByReason: { ...m.failuresByReason },
+      inFlight,
+      freezeMs: this.freezeSamples.summary(),
+      totalMs: this.totalSamples.summary(),
+      peakBufferedBytes: this.bufferBudget.peakBytes,
+    };
+  }
+
+  /**
+   * Move a player to `backendId` seamlessly (DESIGN §5): no reconnect, no lost or reordered
+   * input. Resolves to how it went — `ok`, or the state it failed in and why (before cutover
+   * the player stays where it was with nothing lost; after cutover it is referred to a healthy
+   * backend or disconnected with the reason). Never rejects.
+   */
+  async migrate(sessionId: number, backendId: string): Promise<MigrationResult> {
+    const p = this.players.get(sessionId);
+    const from = p?.link?.id ?? '';
+    const refuse = (reason: string): MigrationResult => ({
+      ok: false,
+      from,
+      to: backendId,
+      state: 'Idle',
+      reason,
+      afterCutover: false,
+    });
+    if (p?.state !== 'active') return refuse('no such active session');
+    if (p.migration) return refuse(`a migration is already under way (${p.migration.state})`);
+    const status = await this.poolStatus(p.pool);
+    if (!status.seamlessMigration)
+      return refuse(`seamless migration disabled for pool '${p.pool}': ${status.reason}`);
+    if (p.state !== 'active' || p.migration) return refuse('session changed meanwhile');
+    // a previous migration's source must be gone before a new one may target it
+    p.lastMigration?.finishCleanup();
+    p.lastMigration = undefined;
+    const m = new MigrationOrchestrator(
+      this.migrationHost(p),
+      backendId,
+      this.options.migration?.overlapMs ?? 500,
+    );
+    p.migration = m;
+    this.migrationCounters.started++;
+    const result = await m.run();
+    if (p.migration === m) p.migration = undefined;
+    if (result.ok) p.lastMigration = m;
+    this.emit('migration', this.info(p), result);
+    return result;
+  }
+
+  private migrationHost(p: Player): MigrationHost {
+    const timeouts = { ...DEFAULT_MIGRATION_TIMEOUTS, ...this.options.migration?.timeouts };
+    const bounds = {
+      maxFrames: this.options.migration?.maxBufferedFrames ?? 4096,
+      maxBytes: this.options.migration?.maxBufferedBytes ?? 1024 * 1024,
+    };
+    return {
+      timeouts,
+      tickIntervalMs: this.options.protocol.tickIntervalMs,
+      playerId: p.id,
+      now: () => performance.now(),
+      backendRecord: (id) => this.options.registry.get(id),
+      linkTo: (record) => this.linkTo(record),
+      sendTo: (link, type, payload, kind) => {
+        const ok = link.send(type, p.id, payload);
+        if (!ok) this.counters.dropped.refusedSends++;
+        else this.traceOf(p, 'backend', 'out', kind, payload.length);
+        return ok;
+      },
+      playerOpen: () => this.playerOpenOf(p),
+      get currentLink() {
+        return p.link;
+      },
+      freeze: () => {
+        p.frozen = new FreezeBuffer(bounds, this.bufferBudget);
+        return p.frozen;
+      },
+      unfreeze: () => {
+        const items = p.frozen?.release() ?? [];
+        p.frozen = undefined;
+        this.migrationCounters.bufferedFrames += items.length;
+        return items;
+      },
+      forward: (item) => this.forward(p, item),
+      forwardBackendTicks: (link, messages) => {
+        for (const m of messages) {
+          if (!link.send(MuxFrame.Message, p.id, encodeMuxMessage(m.channel, m.payload, m.tick)))
+            this.counters.dropped.refusedSends++;
+        }
+      },
+      relayToClient: (type, payload) => {
+        try {
+          this.handleBackendFrame(p, type, payload);
+        } catch {
+          this.counters.dropped.malformedBackendFrames++;
+        }
+      },
+      sendClientControl: (packet) => this.host.sendControl(p.session, packet),
+      barrier: () => {
+        const out: { linkChannel: number; count: number }[] = [];
+        for (const c of this.options.protocol.channels) {
+          if (c.direction === 'client-to-server') continue;
+          if (c.mode !== 'ordered-reliable' && c.mode !== 'unordered-reliable') continue;
+          out.push({ linkChannel: c.linkChannel, count: p.sentOn[c.index] });
+        }
+        return out;
+      },
+      commit: (to) => {
+        const from = p.link;
+        if (from) {
+          from.players.delete(p.id);
+          this.reportLoad(from);
+        }
+        p.link = to;
+        to.players.add(p.id);
+        this.reportLoad(to);
+        p.epoch = (p.epoch + 1) & 0xff;
+        return p.epoch;
+      },
+      shiftTicks: (delta) => {
+        p.tickOffset += delta;
+      },
+      fallback: (reason) => {
+        this.migrationCounters.fallbacks++;
+        this.log(`proxy ${this.id}: session ${p.id}: ${reason}`);
+        if (p.state === 'active') void this.rescue(p, p.link?.id ?? '', reason);
+      },
+      get clientReady() {
+        return p.captured.ready;
+      },
+      get viewRadius() {
+        return p.captured.viewRadius;
+      },
+      get playerOptions() {
+        return p.captured.playerOptions;
+      },
+      swallowReady: (n) => {
+        p.swallowReady += n;
+      },
+      trace: (kind, size, hop, dir) => this.traceOf(p, hop, dir, kind, size),
+      finished: (result) => this.migrationFinished(p, result),
+    };
+  }
+
+  private migrationFinished(p: Player, result: MigrationResult): void {
+    const c = this.migrationCounters;
+    if (result.ok) {
+      c.completed++;
+      this.freezeSamples.add(result.freezeMs);
+      this.totalSamples.add(result.totalMs);
+      return;
+    }
+    if (!result.afterCutover) c.rolledBack++;
+    const key = result.reason.replace(/\d+/g, '#').slice(0, 120);
+    c.failuresByReason[key] = (c.failuresByReason[key] ?? 0) + 1;
+    this.log(
+      `proxy ${this.id}: migration of session ${p.id} ${result.from} → ${result.to} failed in ${result.state}: ${result.reason}`,
+    );
+  }
+
+  private playerOpenOf(p: Player): PlayerOpen {
+    return {
+      connect: p.captured.connect,
+      clientAddress: p.captured.clientAddress,
+      clientRttMs: p.session.rttMs,
+      authResult: p.captured.authResult,
+      referralVerified: p.captured.referralVerified,
+      // one byte of each world frame on the client hop is the epoch
+      maxWorldFrameBytes: p.session.pipe.maxWorldFrameBytes - 1,
     };
   }
 
@@ -369,6 +624,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   async transfer(sessionId: number, backendId: string, reason = 'transfer'): Promise<true | string> {
     const p = this.players.get(sessionId);
     if (p?.state !== 'active') return 'no such active session';
+    if (p.migration) return `a migration is already under way (${p.migration.state})`;
     const target = await this.options.registry.get(backendId);
     if (!target) return `unknown backend '${backendId}'`;
     if (!canTakePlayers(target)) return `backend '${backendId}' is not taking players (${target.health})`;
@@ -377,11 +633,37 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     return true;
   }
 
+  /**
+   * A backend asked to move a player (`server.transfer`): seamlessly where the pool allows it,
+   * else by referral — and then the proxy says why (log, `stats.migration.referralTransfers`,
+   * `poolStatus`).
+   */
+  private async backendTransfer(p: Player, target: string): Promise<void> {
+    const status = await this.poolStatus(p.pool);
+    if (status.seamlessMigration) {
+      const r = await this.migrate(p.id, target);
+      if (!r.ok)
+        this.log(`proxy ${this.id}: transfer of session ${p.id} to '${target}' not done: ${r.reason}`);
+      return;
+    }
+    this.migrationCounters.referralTransfers++;
+    this.log(
+      `proxy ${this.id}: transfer of session ${p.id} to '${target}' by referral: seamless migration disabled for pool '${p.pool}': ${status.reason}`,
+    );
+    const r = await this.transfer(p.id, target, 'transfer requested by backend');
+    if (r !== true) this.log(`proxy ${this.id}: transfer of session ${p.id} to '${target}' refused: ${r}`);
+  }
+
   /** Disconnect every player, close backend links and listeners. */
   async close(reason = 'proxy closing'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    await this.admin?.close();
+    for (const p of this.players.values()) {
+      p.migration?.abort('proxy closing');
+      p.lastMigration?.finishCleanup();
+    }
     await this.host.shutdown(reason);
     await Promise.all([...this.links.values()].map((l) => l.shutdown(reason)));
     this.links.clear();
@@ -401,6 +683,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       state: 'routing',
       traced: this.options.trace ? (this.options.trace.filter?.(s.connect) ?? true) : false,
       lastRttSent: 0,
+      epoch: 0,
+      sentOn: new Array(this.options.protocol.channels.length).fill(0),
+      tickOffset: 0,
+      swallowReady: 0,
     };
     this.players.set(p.id, p);
     this.traceOf(p, 'client', 'in', 'Connect', s.connectBytes.length);
@@ -440,14 +726,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     p.link = link;
     p.state = 'opening';
     link.players.add(p.id);
-    const payload = encodePlayerOpen({
-      connect: p.captured.connect,
-      clientAddress: p.captured.clientAddress,
-      clientRttMs: p.session.rttMs,
-      authResult: p.captured.authResult,
-      referralVerified: p.captured.referralVerified,
-      maxWorldFrameBytes: p.session.pipe.maxWorldFrameBytes,
-    });
+    const payload = encodePlayerOpen(this.playerOpenOf(p));
     this.sendBackend(p, MuxFrame.PlayerOpen, payload, 'PlayerOpen');
     this.reportLoad(link);
   }
@@ -461,6 +740,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     if (p.state === 'closed') return;
     p.state = 'closed';
     this.players.delete(p.id);
+    p.migration?.abort('session ended');
+    p.lastMigration?.finishCleanup();
+    p.frozen?.release();
+    p.frozen = undefined;
     if (p.link) {
       p.link.players.delete(p.id);
       this.reportLoad(p.link);
@@ -533,15 +816,14 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     if (!p) return;
     p.state = 'active';
     this.counters.routed++;
-    s.pipe.onMessage = (channel, payload) => {
-      this.counters.relayed.clientToBackendMessages++;
-      this.counters.relayed.bytesClientToBackend += payload.length;
-      this.sendBackend(p, MuxFrame.Message, encodeMuxMessage(channel, payload), `message:${channel}`);
-    };
+    s.pipe.onMessage = (channel, payload) => this.relayClient(p, { kind: 'message', channel, payload });
     s.pipe.onWorldFrame = (frame) => {
-      this.counters.relayed.clientToBackendWorldFrames++;
-      this.counters.relayed.bytesClientToBackend += frame.length;
-      this.sendBackend(p, MuxFrame.World, frame, 'world');
+      // world frames of another epoch belong to the world the client had before a migration
+      if (frame.length === 0 || frame[0] !== p.epoch) {
+        this.counters.dropped.staleWorldFrames++;
+        return;
+      }
+      this.relayClient(p, { kind: 'world', frame: frame.slice(1) });
     };
     this.emit('session', this.info(p));
   }
@@ -549,9 +831,56 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   private clientControl(s: ServerSession, packet: SessionPacket): void {
     const p = this.players.get(s.id);
     if (p?.state !== 'active') return;
-    captureFromClient(p.captured, packet);
     this.traceOf(p, 'client', 'in', packet.type, 0);
-    this.sendBackend(p, MuxFrame.Control, encodeMuxControl(packet), packet.type);
+    if (packet.type === 'MigrateAck') {
+      p.migration?.onAck(packet.epoch);
+      return;
+    }
+    if (packet.type === 'ClientReady' && p.swallowReady > 0) {
+      // the proxy answered the new backend's JoinWorld for the client already (Sync)
+      p.swallowReady--;
+      p.captured.ready = true;
+      return;
+    }
+    captureFromClient(p.captured, packet);
+    this.relayClient(p, { kind: 'control', packet });
+  }
+
+  /** One client → backend item: buffered while frozen, else forwarded to the current backend. */
+  private relayClient(p: Player, item: ClientItem): void {
+    if (p.frozen) {
+      const crossed = p.frozen.push(item);
+      if (crossed) p.migration?.overflow(crossed);
+      return;
+    }
+    this.forward(p, item);
+  }
+
+  private forward(p: Player, item: ClientItem): void {
+    const r = this.counters.relayed;
+    switch (item.kind) {
+      case 'message': {
+        r.clientToBackendMessages++;
+        r.bytesClientToBackend += item.payload.length;
+        const tick =
+          item.tick === undefined ? undefined : Math.max(0, Math.min(U32_MAX_TICK, item.tick + p.tickOffset));
+        this.sendBackend(
+          p,
+          MuxFrame.Message,
+          encodeMuxMessage(item.channel, item.payload, tick),
+          `message:${item.channel}`,
+        );
+        return;
+      }
+      case 'world':
+        r.clientToBackendWorldFrames++;
+        r.bytesClientToBackend += item.frame.length;
+        this.sendBackend(p, MuxFrame.World, item.frame, 'world');
+        return;
+      case 'control':
+        this.sendBackend(p, MuxFrame.Control, encodeMuxControl(item.packet), item.packet.type);
+        return;
+    }
   }
 
   private sessionEnded(s: ServerSession, reason: string, wasAccepted: boolean): void {
@@ -580,11 +909,21 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       return;
     }
     const p = this.players.get(sessionId);
+    if (p && p.state !== 'closed' && p.migration && p.migration.target === link && p.link !== link) {
+      try {
+        p.migration.onTargetFrame(type, payload);
+      } catch (error) {
+        this.counters.dropped.malformedBackendFrames++;
+        p.migration.abort(`malformed frame from target: ${(error as Error).message}`);
+      }
+      return;
+    }
     if (!p || p.link !== link || p.state === 'closed') {
       this.counters.dropped.unknownSession++;
       return;
     }
     try {
+      if (p.migration?.onSourceFrame(type, payload)) return;
       this.handleBackendFrame(p, type, payload);
     } catch (error) {
       if (!(error instanceof DecodeError)) {
@@ -611,19 +950,33 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.relayed.backendToClientMessages++;
         this.counters.relayed.bytesBackendToClient += m.payload.length;
         this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        p.sentOn[m.channel]++;
         s.pipe.sendMessage(m.channel, m.payload);
         return;
       }
-      case MuxFrame.World:
+      case MuxFrame.World: {
         if (p.state !== 'active') break;
-        if (payload.length > s.pipe.maxWorldFrameBytes) {
+        if (payload.length + 1 > s.pipe.maxWorldFrameBytes) {
           this.counters.dropped.oversizeWorldFrames++;
           return;
         }
         this.counters.relayed.backendToClientWorldFrames++;
         this.counters.relayed.bytesBackendToClient += payload.length;
         this.traceOf(p, 'backend', 'in', 'world', payload.length);
-        s.pipe.sendWorldFrame(payload);
+        const framed = new Uint8Array(payload.length + 1);
+        framed[0] = p.epoch;
+        framed.set(payload, 1);
+        s.pipe.sendWorldFrame(framed);
+        return;
+      }
+      case MuxFrame.Handoff: {
+        // a Handoff no migration waits for (it was rolled back): give its held input back
+        const h = decodeHandoff(payload);
+        for (const m of h.tickMessages)
+          this.sendBackend(p, MuxFrame.Message, encodeMuxMessage(m.channel, m.payload, m.tick), 'message');
+        return;
+      }
+      case MuxFrame.TicketReply:
         return;
       case MuxFrame.Control: {
         const packet = decodeMuxControl(payload);
@@ -652,7 +1005,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.traceOf(p, 'backend', 'in', 'PlayerAccept', payload.length);
         for (const q of p.captured.setup) this.traceOf(p, 'client', 'out', q.type, 0);
         this.traceOf(p, 'client', 'out', 'ConnectAccept', 0);
-        if (!this.host.completeAccept(s, p.captured.setup, tick)) this.forgetPlayer(p);
+        // ProxyHello first: this session can migrate, its world frames carry an epoch byte
+        const setup: SessionPacket[] = [
+          { type: 'ProxyHello', flags: 1, epoch: p.epoch },
+          ...p.captured.setup,
+        ];
+        if (!this.host.completeAccept(s, setup, tick)) this.forgetPlayer(p);
         return;
       }
       case MuxFrame.PlayerClose: {
@@ -668,10 +1026,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       case MuxFrame.Transfer: {
         const target = decodeReason(payload, MUX_MAX_BACKEND_ID_BYTES);
         this.traceOf(p, 'backend', 'in', 'Transfer', payload.length);
-        void this.transfer(p.id, target, 'transfer requested by backend').then((r) => {
-          if (r !== true)
-            this.log(`proxy ${this.id}: transfer of session ${p.id} to '${target}' refused: ${r}`);
-        });
+        void this.backendTransfer(p, target);
         return;
       }
       default:
@@ -704,9 +1059,13 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.log(`proxy ${this.id}: backend ${link.id} down: ${reason}`);
     void this.options.registry.update(link.id, { health: 'down' }).catch(() => {});
     this.emit('backendDown', link.id, reason);
+    for (const m of [...link.migrating.values()]) m.abort(`target backend ${link.id} lost: ${reason}`);
+    link.migrating.clear();
     const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
     link.players.clear();
     for (const p of affected) {
+      // the source died mid-migration: abort it (the rescue below takes the player elsewhere)
+      p.migration?.abort(`source backend ${link.id} lost: ${reason}`);
       p.link = undefined;
       if (p.state === 'opening') {
         this.fail(p, RejectCode.ServerBusy, `backend ${link.id} lost`);
@@ -800,14 +1159,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     for (const p of this.players.values()) {
       if (p.state !== 'active') continue;
       for (const m of p.session.pipe.takeTickMessages(U32_MAX_TICK)) {
-        this.counters.relayed.clientToBackendMessages++;
-        this.counters.relayed.bytesClientToBackend += m.payload.length;
-        this.sendBackend(
-          p,
-          MuxFrame.Message,
-          encodeMuxMessage(m.channel, m.payload, m.tick),
-          `message:${m.channel}`,
-        );
+        this.relayClient(p, { kind: 'message', channel: m.channel, payload: m.payload, tick: m.tick });
       }
     }
     this.host.flush();
@@ -823,7 +1175,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         if (silent) this.backendDown(link, silent);
       }
       for (const p of this.players.values()) {
-        if (p.state !== 'active' || !p.link) continue;
+        if (p.state !== 'active' || !p.link || p.frozen) continue;
         const rtt = Math.round(p.session.rttMs);
         if (Math.abs(rtt - p.lastRttSent) >= 2) {
           p.lastRttSent = rtt;
@@ -851,6 +1203,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       pool: p.pool,
       rttMs: p.session.rttMs,
       captured: p.captured,
+      migration: p.migration?.state,
     };
   }
 }

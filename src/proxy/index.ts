@@ -1,4 +1,6 @@
 /** Layer 6: the full proxy (client-facing listeners, backend links, relay, referral, trace). Node only. */
+
+export { AdminServer } from './admin.js';
 export { BackendLink, type BackendLinkState } from './BackendLink.js';
 export {
   type CapturedSession,
@@ -6,10 +8,20 @@ export {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+export { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
+export {
+  DEFAULT_MIGRATION_TIMEOUTS,
+  MigrationOrchestrator,
+  type MigrationResult,
+  type MigrationState,
+  type MigrationTimeouts,
+} from './migration/MigrationOrchestrator.js';
+export type { MigrationStats } from './migration/MigrationStats.js';
 export {
   type PoolStatus,
   Proxy,
   type ProxyEvents,
+  type ProxyMigrationOptions,
   type ProxyOptions,
   type ProxySessionInfo,
   type ProxySessionState,

@@ -14,14 +14,21 @@ import { MuxPipe } from '../session/MuxPipe.js';
 import {
   CLIENT_CONTROL_TYPES,
   clampUtf8,
+  decodeMigrateOpen,
   decodePlayerOpen,
   decodeReason,
+  decodeRestore,
   decodeVarUint,
+  encodeHandoff,
   encodePlayerAccept,
   encodeReason,
+  encodeTicketReply,
+  type MigrateOpen,
   MUX_MAX_BACKEND_ID_BYTES,
   MuxFrame,
   type PlayerOpen,
+  type Restore,
+  type TicketReply,
 } from '../session/mux.js';
 import type { Protocol } from '../session/Protocol.js';
 import type { SessionPacket } from '../session/packets/types.js';
@@ -57,6 +64,15 @@ export interface ProxiedStats {
   playersClosed: number;
   framesIn: number;
   framesOut: number;
+  /** Seamless migration on this backend. */
+  migration: {
+    ticketsIssued: number;
+    ticketsRefused: number;
+    arrivals: number;
+    arrivalsRefused: number;
+    handoffs: number;
+    thaws: number;
+  };
   dropped: {
     /** Frames whose payload failed to decode (the player's session ends with a reason). */
     malformed: number;
@@ -83,6 +99,20 @@ export interface ProxiedSessionsHost {
   onAccepted(session: ServerSession): void;
   onClosed(session: ServerSession, reason: string): void;
   onControl(session: ServerSession, packet: SessionPacket): void;
+  /** Seamless migration (DESIGN §5); without it tickets are refused and migrating players turned away. */
+  readonly migration?: ProxiedMigrationHost;
+}
+
+/** What the backend does for seamless migration (the Server implements it). */
+export interface ProxiedMigrationHost {
+  /** Source: sign a ticket for `s` to `target` (with the handed-off state), or refuse with a reason. */
+  issueTicket(s: ProxiedSession, target: string): TicketReply;
+  /** Target: verify an arriving player's ticket; `true` or the reason it is refused. */
+  verifyArrival(m: MigrateOpen, proxySessionId: number): Promise<true | string>;
+  /** Source, on Freeze: the final state and the ids of the entities that carry over. */
+  handOff(s: ProxiedSession): { state: Uint8Array; carried: number[] };
+  /** Target, on Restore (cutover). */
+  restore(s: ProxiedSession, r: Restore): void;
 }
 
 /** A player behind a proxy, as the server sees its session. */
@@ -114,6 +144,11 @@ export class ProxiedSession extends ServerSession {
     this.validated = true;
     this.state = 'accepted';
   }
+
+  /** Set when the player arrived by seamless migration: the source backend and the state it handed over. */
+  migratedFrom?: { readonly source: string; readonly state: Uint8Array };
+  /** Frozen for a migration (between Freeze and Thaw / close). */
+  frozen = false;
 
   /** "proxy(proxy-1):udp:127.0.0.1:5000": which proxy, and the client address it reported. */
   override get address(): string {
@@ -165,6 +200,8 @@ interface QueuedFrame {
   /** undefined: the link closed (payload carries nothing). */
   readonly payload?: Uint8Array;
   readonly closed?: string;
+  /** A migrating player whose ticket was checked: open it (or refuse it) in the step. */
+  readonly arrival?: { readonly m: MigrateOpen; readonly verdict: true | string };
 }
 
 /**
@@ -181,8 +218,18 @@ export class ProxiedSessions {
     playersClosed: 0,
     framesIn: 0,
     framesOut: 0,
+    migration: {
+      ticketsIssued: 0,
+      ticketsRefused: 0,
+      arrivals: 0,
+      arrivalsRefused: 0,
+      handoffs: 0,
+      thaws: 0,
+    },
     dropped: { malformed: 0, unknownSession: 0, unexpected: 0, queueOverflow: 0, refusedSends: 0 },
   };
+  /** Migrating players whose ticket is being verified, per link: their session ids. */
+  private readonly arriving = new Map<ProxyLink, Set<number>>();
   private readonly servers: StreamServer[] = [];
   private readonly links = new Set<ProxyLink>();
   private queue: QueuedFrame[] = [];
@@ -246,6 +293,10 @@ export class ProxiedSessions {
         continue;
       }
       if (!this.links.has(f.link)) continue;
+      if (f.arrival) {
+        this.arrived(f.link, f.sessionId, f.arrival.m, f.arrival.verdict);
+        continue;
+      }
       this.stats.framesIn++;
       f.link.heartbeat.heard();
       try {
@@ -341,6 +392,10 @@ export class ProxiedSessions {
       this.openPlayer(link, sessionId, payload);
       return;
     }
+    if (type === MuxFrame.MigrateOpen) {
+      this.migrateOpen(link, sessionId, payload);
+      return;
+    }
     const s = link.players.get(sessionId);
     if (!s) {
       this.stats.dropped.unknownSession++;
@@ -352,6 +407,41 @@ export class ProxiedSessions {
         return;
       case MuxFrame.ClientRtt:
         s.mux.clientRttMs = decodeVarUint(payload);
+        return;
+      case MuxFrame.TicketRequest: {
+        const target = decodeReason(payload, MUX_MAX_BACKEND_ID_BYTES);
+        const reply: TicketReply = this.host.migration
+          ? this.host.migration.issueTicket(s, target)
+          : { ok: false, reason: 'this backend does not do seamless migration' };
+        if (reply.ok) this.stats.migration.ticketsIssued++;
+        else this.stats.migration.ticketsRefused++;
+        link.sendFrame(MuxFrame.TicketReply, sessionId, encodeTicketReply(reply));
+        return;
+      }
+      case MuxFrame.Freeze: {
+        if (payload.length !== 0) throw new DecodeError('invalid', 'Freeze has no payload');
+        // everything the game sent this player is already on the stream, ahead of the Handoff
+        s.frozen = true;
+        const h = this.host.migration?.handOff(s) ?? { state: new Uint8Array(0), carried: [] };
+        const tickMessages = s.mux.takeTickMessages(Number.MAX_SAFE_INTEGER);
+        this.stats.migration.handoffs++;
+        link.sendFrame(
+          MuxFrame.Handoff,
+          sessionId,
+          encodeHandoff({ tick: this.host.currentTick(), state: h.state, carried: h.carried, tickMessages }),
+        );
+        return;
+      }
+      case MuxFrame.Thaw:
+        if (payload.length !== 0) throw new DecodeError('invalid', 'Thaw has no payload');
+        s.frozen = false;
+        this.stats.migration.thaws++;
+        return;
+      case MuxFrame.SyncProbe:
+        link.sendFrame(MuxFrame.SyncProbe, sessionId, payload);
+        return;
+      case MuxFrame.Restore:
+        this.host.migration?.restore(s, decodeRestore(payload));
         return;
       case MuxFrame.Control:
       case MuxFrame.Message:
@@ -384,6 +474,23 @@ export class ProxiedSessions {
       refuse(`malformed PlayerOpen: ${(error as Error).message}`);
       return;
     }
+    this.admitPlayer(link, sessionId, open);
+  }
+
+  private admitPlayer(
+    link: ProxyLink,
+    sessionId: number,
+    open: PlayerOpen,
+    migratedFrom?: { source: string; state: Uint8Array },
+  ): void {
+    const refuse = (reason: string) => {
+      this.stats.playersRejected++;
+      link.sendFrame(MuxFrame.PlayerClose, sessionId, encodeReason(clampUtf8(reason, 200)));
+    };
+    if (link.players.has(sessionId)) {
+      this.stats.dropped.unexpected++;
+      return;
+    }
     const protocol = this.host.protocol;
     if (open.connect.protocolHash !== protocol.hash) {
       refuse(`protocol mismatch: backend ${protocol.hashHex}`);
@@ -399,6 +506,7 @@ export class ProxiedSessions {
     });
     mux.clientRttMs = open.clientRttMs;
     const s = new ProxiedSession(this.host.allocateId(), link, sessionId, mux, open, this.host.clock.now());
+    s.migratedFrom = migratedFrom;
     mux.onControl = (p) => this.onControl(s, p);
     link.players.set(sessionId, s);
     this.stats.playersOpened++;
@@ -408,6 +516,66 @@ export class ProxiedSessions {
     if (settings) mux.sendControl({ type: 'WorldSettings', data: settings });
     link.sendFrame(MuxFrame.PlayerAccept, sessionId, encodePlayerAccept(this.host.currentTick()));
     this.host.onAccepted(s);
+  }
+
+  /** A migrating player: verify its ticket (async), then open it in a later step. */
+  private migrateOpen(link: ProxyLink, sessionId: number, payload: Uint8Array): void {
+    let pending = this.arriving.get(link);
+    if (link.players.has(sessionId) || pending?.has(sessionId)) {
+      this.stats.dropped.unexpected++;
+      return;
+    }
+    let m: MigrateOpen;
+    try {
+      m = decodeMigrateOpen(payload);
+    } catch (error) {
+      this.stats.dropped.malformed++;
+      this.stats.migration.arrivalsRefused++;
+      link.sendFrame(
+        MuxFrame.PlayerClose,
+        sessionId,
+        encodeReason(`malformed MigrateOpen: ${(error as Error).message}`),
+      );
+      return;
+    }
+    const host = this.host.migration;
+    if (!host) {
+      this.stats.migration.arrivalsRefused++;
+      link.sendFrame(
+        MuxFrame.PlayerClose,
+        sessionId,
+        encodeReason('this backend does not do seamless migration'),
+      );
+      return;
+    }
+    if (!pending) {
+      pending = new Set();
+      this.arriving.set(link, pending);
+    }
+    pending.add(sessionId);
+    const done = (verdict: true | string) => {
+      if (this.closing) return;
+      this.queue.push({ link, type: 0, sessionId, arrival: { m, verdict } });
+    };
+    host
+      .verifyArrival(m, sessionId)
+      .then(done, (error) => done(`ticket check failed: ${(error as Error)?.message}`));
+  }
+
+  private arrived(link: ProxyLink, sessionId: number, m: MigrateOpen, verdict: true | string): void {
+    this.arriving.get(link)?.delete(sessionId);
+    if (verdict !== true) {
+      this.stats.migration.arrivalsRefused++;
+      this.stats.playersRejected++;
+      link.sendFrame(
+        MuxFrame.PlayerClose,
+        sessionId,
+        encodeReason(clampUtf8(`ticket refused: ${verdict}`, 200)),
+      );
+      return;
+    }
+    this.stats.migration.arrivals++;
+    this.admitPlayer(link, sessionId, m.open, { source: m.source, state: m.state });
   }
 
   private onControl(s: ProxiedSession, p: SessionPacket): void {

@@ -23,6 +23,7 @@ import type { WorldConnectionOptions, WorldConnectionStats } from '../world/Worl
 import { type IdentityKeys, resolveAuthenticator } from './authentication.js';
 import { type BackendTicketOptions, BackendTickets, type TicketPresentation } from './BackendTickets.js';
 import {
+  type ProxiedMigrationHost,
   ProxiedSession,
   ProxiedSessions,
   type ProxiedStats,
@@ -38,6 +39,37 @@ import { UserWorldPipe } from './UserWorldPipe.js';
 export interface InterestOptions extends PositionSource {
   /** Upper bound on the radius a client may ask for with ViewRadius (default: no bound). */
   maxRadius?: number;
+}
+
+/**
+ * The game's part in seamless migration (backend mode, DESIGN §5). Every hook is optional: by
+ * default transfers are allowed, no player state is handed over, and the player's own
+ * client-owned entities are named as carried.
+ */
+export interface MigrationHooks {
+  /** On the source: may `user` move to `target` now? `true`, or the reason to refuse (the move is then cancelled). */
+  decide?(user: User, target: string): true | string;
+  /**
+   * On the source: the player state to hand over. Called at ticket time (`'ticket'`: the ticket
+   * signs its digest, the target sees it on arrival) and again when the player is frozen
+   * (`'final'`: what the target restores at cutover — nothing is lost between the two).
+   */
+  handOff?(user: User, phase: 'ticket' | 'final'): Uint8Array;
+  /**
+   * On the target: install the state. `'arrive'`: before `'connect'` fires for the arriving
+   * player (the ticket-time state); `'final'`: at cutover, before the buffered input is delivered.
+   */
+  restore?(
+    user: User,
+    state: Uint8Array,
+    info: {
+      readonly from: string;
+      readonly phase: 'arrive' | 'final';
+      readonly carried: readonly GlobalEntity[];
+    },
+  ): void;
+  /** On the source: the entities that carry over with the player (default: the ones it owns). */
+  carried?(user: User): GlobalEntity[];
 }
 
 /** Options of {@link Server}. */
@@ -118,6 +150,10 @@ export type ServerEvents<C extends string> = {
   worldError: (user: User, error: WorldError) => void;
   /** The built-in ticker's step threw. */
   error: (error: unknown) => void;
+  /** Backend mode: a player that arrived by seamless migration is now live here (cutover). */
+  migrated: (user: User, from: string) => void;
+  /** Backend mode: a player was frozen and handed off towards another backend (it may still come back on rollback). */
+  handedOff: (user: User) => void;
 };
 
 /** Counters of the server: the session host's plus message counts. */
@@ -193,6 +229,8 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   /** Players through trusted proxies (backend mode), once `listenProxies` was called. */
   private proxied?: ProxiedSessions;
   private tickets?: BackendTickets;
+  /** Seamless migration hooks (backend mode): see {@link MigrationHooks}. */
+  migration: MigrationHooks = {};
   /**
    * The replication engine (advanced use; the methods below cover the common cases). Keyed by
    * {@link User}: rooms, scopes and events name users directly.
@@ -230,6 +268,13 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         this.worldPipes.set(user, pipe);
         this.world.addUser(user, pipe);
         if (autoJoin) this.host.sendControl(session, { type: 'JoinWorld', ...autoJoin });
+        const from = session instanceof ProxiedSession ? session.migratedFrom : undefined;
+        if (from) {
+          user.migratedFrom = from.source;
+          this.runHook(() =>
+            this.migration.restore?.(user, from.state, { from: from.source, phase: 'arrive', carried: [] }),
+          );
+        }
         this.emit('connect', user);
       },
       onClosed: (session, reason, wasAccepted) => {
@@ -477,6 +522,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
           onAccepted: (s) => this.sessionEvents.onAccepted(s),
           onClosed: (s, reason) => this.sessionEvents.onClosed(s, reason, true),
           onControl: (s, p) => this.sessionEvents.onControl(s, p),
+          migration: this.migrationHost(),
         },
         options,
       );
@@ -489,14 +535,89 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     return address;
   }
 
+  private migrationHost(): ProxiedMigrationHost {
+    const empty = new Uint8Array(0);
+    return {
+      issueTicket: (s, target) => {
+        const user = this.bySession.get(s);
+        if (!user) return { ok: false, reason: 'no such user' };
+        if (!this.tickets?.canIssue) return { ok: false, reason: 'this backend has no ticket signing key' };
+        let verdict: true | string = true;
+        let state: Uint8Array = empty;
+        try {
+          verdict = this.migration.decide?.(user, target) ?? true;
+          if (verdict === true) state = this.migration.handOff?.(user, 'ticket') ?? empty;
+        } catch (error) {
+          this.onListenerError(error, 'migration.decide/handOff');
+          return { ok: false, reason: 'migration hook failed' };
+        }
+        if (verdict !== true) return { ok: false, reason: verdict };
+        return { ok: true, ticket: this.tickets.issue(user.uuid, s.proxySessionId, target, state), state };
+      },
+      verifyArrival: async (m, proxySessionId) => {
+        if (!this.tickets?.canVerify) return 'this backend cannot verify tickets';
+        const v = await this.tickets.verify(m.ticket, {
+          uuid: m.open.connect.uuid,
+          proxySessionId,
+          state: m.state,
+        });
+        return v.ok ? true : `${v.reason}: ${v.detail}`;
+      },
+      handOff: (s) => {
+        const user = this.bySession.get(s);
+        if (!user) return { state: empty, carried: [] };
+        let state: Uint8Array = empty;
+        let carried: GlobalEntity[] = [];
+        try {
+          state = this.migration.handOff?.(user, 'final') ?? empty;
+          carried = this.migration.carried?.(user) ?? this.ownedBy(user);
+        } catch (error) {
+          this.onListenerError(error, 'migration.handOff');
+        }
+        this.emit('handedOff', user);
+        return { state, carried };
+      },
+      restore: (s, r) => {
+        const user = this.bySession.get(s);
+        if (!user) return;
+        this.runHook(() =>
+          this.migration.restore?.(user, r.state, { from: r.source, phase: 'final', carried: r.carried }),
+        );
+        this.emit('migrated', user, r.source);
+      },
+    };
+  }
+
+  private ownedBy(user: User): GlobalEntity[] {
+    const out: GlobalEntity[] = [];
+    for (const e of this.world.entities()) if (e.ownerKey === user) out.push(e.id);
+    return out;
+  }
+
+  private runHook(f: () => void): void {
+    try {
+      f();
+    } catch (error) {
+      this.onListenerError(error, 'migration.restore');
+    }
+  }
+
   /** Counters of the proxy listener (backend mode), if any. */
   get proxiedStats(): ProxiedStats | undefined {
-    return this.proxied && { ...this.proxied.stats, dropped: { ...this.proxied.stats.dropped } };
+    return (
+      this.proxied && {
+        ...this.proxied.stats,
+        migration: { ...this.proxied.stats.migration },
+        dropped: { ...this.proxied.stats.dropped },
+      }
+    );
   }
 
   /**
-   * Ask the user's proxy to move it to backend `backendId` (by referral for now). False for a
-   * user that did not come through a proxy.
+   * Ask the user's proxy to move it to backend `backendId`: seamlessly (no reconnect, no lost
+   * input) where the pool allows it — every backend has a ticket key — else by referral (the
+   * proxy logs why, counts it and reports it in `poolStatus`). False for a user that did not
+   * come through a proxy.
    */
   transfer(user: User, backendId: string): boolean {
     if (!user.connected || !(user.session instanceof ProxiedSession)) return false;

@@ -30,6 +30,8 @@ export class User {
   ready = false;
   /** False once disconnected. */
   connected = true;
+  /** Backend mode: the backend this player came from by seamless migration. */
+  migratedFrom?: string;
   /** Why the user disconnected, once it did. */
   disconnectReason?: string;
 

@@ -24,6 +24,7 @@ export { ServerWorld, type ViewCenter } from '../world/ServerWorld.js';
 export type { IdentityKeys } from './authentication.js';
 export {
   type InterestOptions,
+  type MigrationHooks,
   Server,
   type ServerEvents,
   type ServerOptions,

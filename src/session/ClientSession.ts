@@ -45,6 +45,8 @@ export interface AcceptInfo {
   readonly worldSettings?: Uint8Array;
   readonly serverIdentityToken: Uint8Array;
   readonly serverAccessToken: Uint8Array;
+  /** Set when a proxy announced that the session can migrate between backends (world frames carry an epoch byte). */
+  readonly proxyHello?: { readonly flags: number; readonly epoch: number };
 }
 
 /** Input to {@link ClientSessionOptions.verifyServer}. */
@@ -74,7 +76,7 @@ export interface ClientSessionOptions {
   /** Inbound datagrams held between steps (default 4096). */
   readonly maxQueuedDatagrams?: number;
   readonly onAccepted: (info: AcceptInfo) => void;
-  /** Server → client packets after acceptance: JoinWorld, WorldSettings, ClientReferral, ServerInfo. */
+  /** Server → client packets after acceptance: JoinWorld, WorldSettings, ClientReferral, ServerInfo, Migrate. */
   readonly onControl: (packet: SessionPacket) => void;
   /** The accepted session ended (not called for a failed connect). */
   readonly onClosed: (reason: string) => void;
@@ -124,6 +126,7 @@ export class ClientSession {
   private clientId?: number;
   private serverInfo?: Omit<ServerInfoPacket, 'type'>;
   private worldSettings?: Uint8Array;
+  private proxyHello?: { flags: number; epoch: number };
   private failure?: ConnectError;
   private pending?: { resolve: (info: AcceptInfo) => void; reject: (e: ConnectError) => void };
   private readonly handshakeTimeoutMs: number;
@@ -372,6 +375,13 @@ export class ClientSession {
         this.worldSettings = p.data;
         if (this.state === 'connected') this.o.onControl(p);
         return;
+      case 'ProxyHello':
+        if (this.state === 'connected') {
+          this.protocolError(p.type);
+          return;
+        }
+        this.proxyHello = { flags: p.flags, epoch: p.epoch };
+        return;
       case 'ConnectAccept': {
         if (this.state !== 'authenticating' || !this.serverToken || this.clientId === undefined) {
           this.protocolError(p.type);
@@ -385,6 +395,7 @@ export class ClientSession {
           worldSettings: this.worldSettings,
           serverIdentityToken: this.grant!.serverIdentityToken,
           serverAccessToken: this.serverToken.serverAccessToken,
+          proxyHello: this.proxyHello,
         };
         const pending = this.pending;
         this.pending = undefined;
@@ -400,6 +411,7 @@ export class ClientSession {
         return;
       case 'JoinWorld':
       case 'ClientReferral':
+      case 'Migrate':
         if (this.state === 'connected') this.o.onControl(p);
         else this.stats.dropped.unexpected++;
         return;

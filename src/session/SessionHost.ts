@@ -528,6 +528,7 @@ export class SessionHost {
       case 'ViewRadius':
       case 'PlayerOptions':
       case 'ClientReady':
+      case 'MigrateAck':
         if (s.state === 'accepted') this.o.onControl(s, p);
         else this.stats.dropped.unexpected++;
         return;

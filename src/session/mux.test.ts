@@ -3,14 +3,22 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../serde/index.js';
 import {
+  decodeHandoff,
+  decodeMigrateOpen,
   decodeMuxMessage,
   decodePlayerAccept,
   decodePlayerOpen,
   decodeReason,
+  decodeRestore,
+  decodeTicketReply,
+  encodeHandoff,
+  encodeMigrateOpen,
   encodeMuxMessage,
   encodePlayerAccept,
   encodePlayerOpen,
   encodeReason,
+  encodeRestore,
+  encodeTicketReply,
   encodeU32,
   encodeVarUint,
   type PlayerOpen,
@@ -48,6 +56,10 @@ const golden: [string, Uint8Array][] = [
   ['Message ch 1 tick 258 payload 09', encodeMuxMessage(1, Uint8Array.of(9), 258)],
   ['ClientRtt 150', encodeVarUint(150)],
   ['Ping seq 1', encodeU32(1)],
+  ['TicketRequest b', encodeReason('b', 64)],
+  ['TicketReply refused', encodeTicketReply({ ok: false, reason: 'no' })],
+  ['Handoff', encodeHandoff({ tick: 5, state: Uint8Array.of(0xaa), carried: [7], tickMessages: [] })],
+  ['Restore', encodeRestore({ source: 'a', state: new Uint8Array(0), carried: [] })],
 ];
 
 describe('mux wire format', () => {
@@ -64,6 +76,34 @@ describe('mux wire format', () => {
     expect(decodeReason(encodeReason('bye'))).toBe('bye');
     const m = decodeMuxMessage(encodeMuxMessage(1, Uint8Array.of(9), 258));
     expect([m.channel, m.tick, [...m.payload]]).toEqual([1, 258, [9]]);
+  });
+
+  it('migration frames round-trip and reject garbage with DecodeError', () => {
+    const h = {
+      tick: 9,
+      state: Uint8Array.of(1, 2),
+      carried: [2 ** 40, 3],
+      tickMessages: [{ channel: 1, tick: 77, payload: Uint8Array.of(5) }],
+    };
+    expect(decodeHandoff(encodeHandoff(h))).toEqual(h);
+    const t = { ok: true as const, ticket: Uint8Array.of(1), state: Uint8Array.of(2) };
+    expect(decodeTicketReply(encodeTicketReply(t))).toEqual(t);
+    const m = { source: 'a', ticket: Uint8Array.of(1), state: Uint8Array.of(3), open };
+    expect(decodeMigrateOpen(encodeMigrateOpen(m))).toEqual(m);
+    const r = { source: 'a', state: Uint8Array.of(4), carried: [1] };
+    expect(decodeRestore(encodeRestore(r))).toEqual(r);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        for (const d of [decodeHandoff, decodeTicketReply, decodeMigrateOpen, decodeRestore]) {
+          try {
+            d(bytes);
+          } catch (e) {
+            expect(e).toBeInstanceOf(DecodeError);
+          }
+        }
+      }),
+      { numRuns: runs },
+    );
   });
 
   it('decoders throw only DecodeError on arbitrary bytes', () => {

@@ -32,6 +32,22 @@ export const MuxFrame = {
   Pong: 0x09,
   /** backend → proxy: the game asks the proxy to move this player to another backend. */
   Transfer: 0x0a,
+  /** proxy → source backend: sign a migration ticket for this player to `target` (seamless migration). */
+  TicketRequest: 0x0b,
+  /** source backend → proxy: the ticket and the handed-off state, or a refusal with a reason. */
+  TicketReply: 0x0c,
+  /** proxy → target backend: a migrating player arrives (ticket, state, then a PlayerOpen). */
+  MigrateOpen: 0x0d,
+  /** proxy → source backend: the player's input is frozen; send everything pending, then Handoff. */
+  Freeze: 0x0e,
+  /** source backend → proxy: the final player state, carried entities, undelivered tick messages. */
+  Handoff: 0x0f,
+  /** proxy → source backend: the migration was rolled back; the player stays here. */
+  Thaw: 0x10,
+  /** proxy → target backend: cutover; restore the final state (then the buffered input follows). */
+  Restore: 0x11,
+  /** proxy → target backend, echoed back: the target has processed everything before it (Sync done). */
+  SyncProbe: 0x12,
 } as const;
 export type MuxFrameType = (typeof MuxFrame)[keyof typeof MuxFrame];
 
@@ -43,6 +59,14 @@ export const MUX_MAX_ADDRESS_BYTES = 128;
 export const MUX_MAX_AUTH_BYTES = Limits.identityTokenBytes;
 /** Longest backend id in Transfer. */
 export const MUX_MAX_BACKEND_ID_BYTES = 64;
+/** Largest handed-off player state (ticket digest input, Handoff, Restore). */
+export const MUX_MAX_STATE_BYTES = 65536;
+/** Largest migration ticket. */
+export const MUX_MAX_TICKET_BYTES = 2048;
+/** Most carried entities in Handoff / Restore. */
+export const MUX_MAX_CARRIED = 4096;
+/** Most undelivered tick messages returned in one Handoff. */
+export const MUX_MAX_HANDOFF_TICK_MESSAGES = 4096;
 /** Version byte of PlayerOpen. */
 export const MUX_VERSION = 1;
 
@@ -227,3 +251,141 @@ export const CLIENT_CONTROL_TYPES: ReadonlySet<SessionPacket['type']> = new Set(
   'ClientReady',
   'Disconnect',
 ]);
+
+// ---- seamless migration (docs/wire/mux.md "Migration") ----------------------------------------
+
+/** TicketReply: the source backend's answer to TicketRequest. */
+export type TicketReply =
+  | { readonly ok: true; readonly ticket: Uint8Array; readonly state: Uint8Array }
+  | { readonly ok: false; readonly reason: string };
+
+export function encodeTicketReply(r: TicketReply): Uint8Array {
+  const w = new BitWriter(64 + (r.ok ? r.ticket.length + r.state.length : 0));
+  w.writeU8(r.ok ? 1 : 0);
+  if (r.ok) {
+    w.writeBytes(r.ticket, MUX_MAX_TICKET_BYTES);
+    w.writeBytes(r.state, MUX_MAX_STATE_BYTES);
+  } else w.writeString(clampUtf8(r.reason, Limits.reasonBytes), Limits.reasonBytes);
+  return w.finish();
+}
+
+export function decodeTicketReply(bytes: Uint8Array): TicketReply {
+  const r = new BitReader(bytes);
+  const ok = r.readU8();
+  if (ok > 1) throw new DecodeError('invalid', 'TicketReply flag');
+  let out: TicketReply;
+  if (ok === 1)
+    out = { ok: true, ticket: r.readBytes(MUX_MAX_TICKET_BYTES), state: r.readBytes(MUX_MAX_STATE_BYTES) };
+  else out = { ok: false, reason: r.readString(Limits.reasonBytes) };
+  r.expectEnd();
+  return out;
+}
+
+/** MigrateOpen: who hands the player over, its ticket and state, then the player's PlayerOpen. */
+export interface MigrateOpen {
+  readonly source: string;
+  readonly ticket: Uint8Array;
+  readonly state: Uint8Array;
+  readonly open: PlayerOpen;
+}
+
+export function encodeMigrateOpen(m: MigrateOpen): Uint8Array {
+  const open = encodePlayerOpen(m.open);
+  const w = new BitWriter(96 + m.ticket.length + m.state.length + open.length);
+  w.writeString(m.source, MUX_MAX_BACKEND_ID_BYTES);
+  w.writeBytes(m.ticket, MUX_MAX_TICKET_BYTES);
+  w.writeBytes(m.state, MUX_MAX_STATE_BYTES);
+  w.writeRaw(open);
+  return w.finish();
+}
+
+export function decodeMigrateOpen(bytes: Uint8Array): MigrateOpen {
+  const r = new BitReader(bytes);
+  const source = r.readString(MUX_MAX_BACKEND_ID_BYTES);
+  const ticket = r.readBytes(MUX_MAX_TICKET_BYTES);
+  const state = r.readBytes(MUX_MAX_STATE_BYTES);
+  const rest = r.readRaw(r.remainingBits >> 3);
+  return { source, ticket, state, open: decodePlayerOpen(rest) };
+}
+
+/** Handoff: the source backend's last word about a frozen player. */
+export interface Handoff {
+  /** The source backend's tick when it handed off (the proxy translates tick-buffered ticks). */
+  readonly tick: number;
+  /** The final player state (the game's `handOff` hook). */
+  readonly state: Uint8Array;
+  /** Global ids of the entities that carry over (the player's own and delegated ones it holds). */
+  readonly carried: readonly number[];
+  /** Tick-buffered messages the source had not delivered yet (their ticks are the source's). */
+  readonly tickMessages: readonly {
+    readonly channel: number;
+    readonly tick: number;
+    readonly payload: Uint8Array;
+  }[];
+}
+
+export function encodeHandoff(h: Handoff): Uint8Array {
+  const w = new BitWriter(64 + h.state.length);
+  w.writeVarUint(h.tick);
+  w.writeBytes(h.state, MUX_MAX_STATE_BYTES);
+  if (h.carried.length > MUX_MAX_CARRIED) throw new EncodeError('too many carried entities');
+  w.writeVarUint(h.carried.length);
+  for (const e of h.carried) w.writeVarUint(e);
+  if (h.tickMessages.length > MUX_MAX_HANDOFF_TICK_MESSAGES) throw new EncodeError('too many tick messages');
+  w.writeVarUint(h.tickMessages.length);
+  for (const m of h.tickMessages) {
+    w.writeU8(m.channel);
+    w.writeU32(m.tick);
+    w.writeBytes(m.payload, MUX_MAX_STATE_BYTES);
+  }
+  return w.finish();
+}
+
+export function decodeHandoff(bytes: Uint8Array): Handoff {
+  const r = new BitReader(bytes);
+  const tick = r.readVarUint();
+  const state = r.readBytes(MUX_MAX_STATE_BYTES);
+  const n = r.readVarUint();
+  if (n > MUX_MAX_CARRIED) throw new DecodeError('out-of-range', 'carried entities');
+  const carried: number[] = [];
+  for (let i = 0; i < n; i++) carried.push(r.readVarUint());
+  const m = r.readVarUint();
+  if (m > MUX_MAX_HANDOFF_TICK_MESSAGES) throw new DecodeError('out-of-range', 'tick messages');
+  const tickMessages: { channel: number; tick: number; payload: Uint8Array }[] = [];
+  for (let i = 0; i < m; i++) {
+    const channel = r.readU8();
+    const t = r.readU32();
+    tickMessages.push({ channel, tick: t, payload: r.readBytes(MUX_MAX_STATE_BYTES) });
+  }
+  r.expectEnd();
+  return { tick, state, carried, tickMessages };
+}
+
+/** Restore: cutover on the target — the source's id, the final state and the carried entities. */
+export interface Restore {
+  readonly source: string;
+  readonly state: Uint8Array;
+  readonly carried: readonly number[];
+}
+
+export function encodeRestore(x: Restore): Uint8Array {
+  const w = new BitWriter(64 + x.state.length);
+  w.writeString(x.source, MUX_MAX_BACKEND_ID_BYTES);
+  w.writeBytes(x.state, MUX_MAX_STATE_BYTES);
+  if (x.carried.length > MUX_MAX_CARRIED) throw new EncodeError('too many carried entities');
+  w.writeVarUint(x.carried.length);
+  for (const e of x.carried) w.writeVarUint(e);
+  return w.finish();
+}
+
+export function decodeRestore(bytes: Uint8Array): Restore {
+  const r = new BitReader(bytes);
+  const source = r.readString(MUX_MAX_BACKEND_ID_BYTES);
+  const state = r.readBytes(MUX_MAX_STATE_BYTES);
+  const n = r.readVarUint();
+  if (n > MUX_MAX_CARRIED) throw new DecodeError('out-of-range', 'carried entities');
+  const carried: number[] = [];
+  for (let i = 0; i < n; i++) carried.push(r.readVarUint());
+  r.expectEnd();
+  return { source, state, carried };
+}

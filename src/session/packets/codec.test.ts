@@ -69,6 +69,23 @@ const golden: [SessionPacket, string][] = [
   [{ type: 'ClientReady' }, '0d'],
   [{ type: 'ClientReferral', host: 'h', port: 0x1234, data: Uint8Array.of(1) }, '0e0168341201' + '01'],
   [{ type: 'Disconnect', reason: 'bye' }, '0f03627965'],
+  [
+    {
+      type: 'Migrate',
+      epoch: 1,
+      backendId: 'b',
+      serverTick: 300,
+      barrier: [{ linkChannel: 2, count: 5 }],
+      setup: [
+        { type: 'SetClientId', clientId: 5 },
+        { type: 'JoinWorld', worldId: 0, clearWorld: true, fade: false },
+      ],
+      carried: [{ from: 3, to: 7 }],
+    },
+    '10' + '01' + '0162' + 'ac02' + '01' + '0205' + '02' + '020705' + '030c0001' + '01' + '0307',
+  ],
+  [{ type: 'MigrateAck', epoch: 1 }, '1101'],
+  [{ type: 'ProxyHello', flags: 1, epoch: 0 }, '120100'],
 ];
 
 describe('session packet codec', () => {
@@ -80,7 +97,11 @@ describe('session packet codec', () => {
 
   it('rejects unknown, reserved (migration) and trailing input', () => {
     expect(() => decodeSessionPacket(Uint8Array.of(0x00))).toThrow(DecodeError);
-    expect(() => decodeSessionPacket(Uint8Array.of(0x10))).toThrow(/migration/);
+    expect(() => decodeSessionPacket(Uint8Array.of(0x13))).toThrow(/migration/);
+    // a Migrate may only nest setup packets
+    expect(() =>
+      decodeSessionPacket(fromHex('10' + '01' + '0162' + '00' + '00' + '01' + '010d' + '00')),
+    ).toThrow(/inside Migrate/);
     expect(() => decodeSessionPacket(Uint8Array.of(0x0d, 0x00))).toThrow(DecodeError);
     expect(() => decodeSessionPacket(new Uint8Array())).toThrow(DecodeError);
     // reserved flag bit of JoinWorld

@@ -1,6 +1,6 @@
 import { BitReader, BitWriter, DecodeError, EncodeError } from '../../serde/index.js';
 import { Limits, MIGRATION_KIND_FIRST, MIGRATION_KIND_LAST, PacketKind, type RejectCode } from './kinds.js';
-import type { SessionPacket } from './types.js';
+import type { MigrateSetupPacket, SessionPacket } from './types.js';
 import { uuidFromBytes, uuidToBytes } from './uuid.js';
 
 /**
@@ -63,7 +63,49 @@ const writers: { [T in SessionPacket['type']]: Writer<ByType<T>> } = {
     w.writeBytes(p.data, Limits.referralDataBytes);
   },
   Disconnect: (w, p) => w.writeString(p.reason, Limits.reasonBytes),
+  Migrate: (w, p) => {
+    writeByte(w, p.epoch);
+    w.writeString(p.backendId, Limits.backendIdBytes);
+    w.writeVarUint(p.serverTick);
+    if (p.barrier.length > Limits.migrateBarrierChannels) throw new EncodeError('too many barrier channels');
+    w.writeU8(p.barrier.length);
+    for (const b of p.barrier) {
+      writeByte(w, b.linkChannel);
+      w.writeVarUint(b.count);
+    }
+    if (p.setup.length > Limits.migrateSetupPackets) throw new EncodeError('too many setup packets');
+    w.writeU8(p.setup.length);
+    for (const q of p.setup) {
+      if (!MIGRATE_SETUP.has(q.type)) throw new EncodeError(`${q.type} cannot be carried by Migrate`);
+      w.writeBytes(encodeSessionPacket(q), Limits.migrateSetupBytes);
+    }
+    if (p.carried.length > Limits.migrateCarriedEntities) throw new EncodeError('too many carried entities');
+    w.writeVarUint(p.carried.length);
+    for (const c of p.carried) {
+      w.writeVarUint(c.from);
+      w.writeVarUint(c.to);
+    }
+  },
+  MigrateAck: (w, p) => writeByte(w, p.epoch),
+  ProxyHello: (w, p) => {
+    if (p.flags >> 1 !== 0) throw new EncodeError('reserved ProxyHello flag bits');
+    w.writeU8(p.flags);
+    writeByte(w, p.epoch);
+  },
 };
+
+/** Packet types a Migrate may nest. */
+const MIGRATE_SETUP: ReadonlySet<SessionPacket['type']> = new Set([
+  'SetClientId',
+  'ServerInfo',
+  'WorldSettings',
+  'JoinWorld',
+]);
+
+function writeByte(w: BitWriter, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 255) throw new EncodeError(`byte ${v}`);
+  w.writeU8(v);
+}
 
 const readers: Record<number, Reader> = {
   [PacketKind.Connect]: (r) => {
@@ -141,6 +183,33 @@ const readers: Record<number, Reader> = {
     data: r.readBytes(Limits.referralDataBytes),
   }),
   [PacketKind.Disconnect]: (r) => ({ type: 'Disconnect', reason: r.readString(Limits.reasonBytes) }),
+  [PacketKind.Migrate]: (r) => {
+    const epoch = r.readU8();
+    const backendId = r.readString(Limits.backendIdBytes);
+    const serverTick = r.readVarUint();
+    const nb = r.readU8();
+    if (nb > Limits.migrateBarrierChannels) throw new DecodeError('out-of-range', 'barrier channels');
+    const barrier: { linkChannel: number; count: number }[] = [];
+    for (let i = 0; i < nb; i++) barrier.push({ linkChannel: r.readU8(), count: r.readVarUint() });
+    const ns = r.readU8();
+    if (ns > Limits.migrateSetupPackets) throw new DecodeError('out-of-range', 'setup packets');
+    const setup: MigrateSetupPacket[] = [];
+    for (let i = 0; i < ns; i++) {
+      const q = decodeSessionPacket(r.readBytes(Limits.migrateSetupBytes));
+      if (!MIGRATE_SETUP.has(q.type)) throw new DecodeError('invalid', `${q.type} inside Migrate`);
+      setup.push(q as MigrateSetupPacket);
+    }
+    const nc = r.readVarUint();
+    if (nc > Limits.migrateCarriedEntities) throw new DecodeError('out-of-range', 'carried entities');
+    const carried: { from: number; to: number }[] = [];
+    for (let i = 0; i < nc; i++) carried.push({ from: r.readVarUint(), to: r.readVarUint() });
+    return { type: 'Migrate', epoch, backendId, serverTick, barrier, setup, carried };
+  },
+  [PacketKind.MigrateAck]: (r) => ({ type: 'MigrateAck', epoch: r.readU8() }),
+  [PacketKind.ProxyHello]: (r) => {
+    const flags = readFlags(r, 1);
+    return { type: 'ProxyHello', flags, epoch: r.readU8() };
+  },
 };
 
 /** Encode a session packet (throws EncodeError for values the layout cannot hold). */

@@ -5,7 +5,8 @@
  * Ranges:
  * - 0x01..0x0F: handshake, setup, world entry, referral, disconnect (below)
  * - 0x10..0x1F: reserved for migration control between proxy and client/backends (DESIGN §5):
- *   Migrate, MigrateAck, Freeze, Handoff, … — decoders reject them until defined.
+ *   Migrate (0x10), MigrateAck (0x11), ProxyHello (0x12) are defined; 0x13..0x1F still decode
+ *   as errors.
  * - 0x20..0xFF: reserved.
  */
 export const PacketKind = {
@@ -24,6 +25,12 @@ export const PacketKind = {
   ClientReady: 0x0d,
   ClientReferral: 0x0e,
   Disconnect: 0x0f,
+  /** Proxy → client: seamless move to another backend (docs/wire/session.md "Migration control"). */
+  Migrate: 0x10,
+  /** Client → proxy: the Migrate of that epoch took effect. */
+  MigrateAck: 0x11,
+  /** Proxy → client, during setup: the session can migrate; world frames carry an epoch byte. */
+  ProxyHello: 0x12,
 } as const;
 
 /** First kind id reserved for migration control. */
@@ -58,4 +65,13 @@ export const Limits = {
   worldSettingsBytes: 16384,
   playerOptionsBytes: 4096,
   hostBytes: 253,
+  backendIdBytes: 64,
+  /** Session packets nested in one Migrate (setup of the new backend). */
+  migrateSetupPackets: 8,
+  /** Largest nested setup packet in a Migrate. */
+  migrateSetupBytes: 20000,
+  /** Barrier entries in a Migrate (one per reliable link channel). */
+  migrateBarrierChannels: 32,
+  /** Carried entity pairs in a Migrate. */
+  migrateCarriedEntities: 4096,
 } as const;

@@ -109,6 +109,45 @@ export interface DisconnectPacket {
   readonly reason: string;
 }
 
+/** Setup packets a Migrate may carry (the new backend's, as a direct join would have sent them). */
+export type MigrateSetupPacket = SetClientIdPacket | ServerInfoPacket | WorldSettingsPacket | JoinWorldPacket;
+
+/**
+ * Proxy → client: the session moves to another backend now (seamless migration, DESIGN §5).
+ * Applied by the client once it has received `barrier[i].count` messages on each listed link
+ * channel (every message the old backend sent before the move), in one tick.
+ */
+export interface MigratePacket {
+  readonly type: 'Migrate';
+  /** The new world epoch (world frames of other epochs are dropped from now on). */
+  readonly epoch: number;
+  /** The backend the player is on now. */
+  readonly backendId: string;
+  /** The new backend's tick (informational: the proxy translates tick-buffered ticks). */
+  readonly serverTick: number;
+  /** Per reliable link channel, how many server → client messages precede this packet. */
+  readonly barrier: readonly { readonly linkChannel: number; readonly count: number }[];
+  /** The new backend's setup: SetClientId, ServerInfo, WorldSettings, JoinWorld (in that order). */
+  readonly setup: readonly MigrateSetupPacket[];
+  /** Entities that carry over: the old backend's id → the new backend's id (redirects). */
+  readonly carried: readonly { readonly from: number; readonly to: number }[];
+}
+
+/** Client → proxy: the Migrate of `epoch` took effect. */
+export interface MigrateAckPacket {
+  readonly type: 'MigrateAck';
+  readonly epoch: number;
+}
+
+/** Proxy → client during setup: world frames on this session carry a leading epoch byte. */
+export interface ProxyHelloPacket {
+  readonly type: 'ProxyHello';
+  /** bit 0: world frames carry `u8 epoch` first. Other bits zero. */
+  readonly flags: number;
+  /** The initial world epoch. */
+  readonly epoch: number;
+}
+
 /** Every session packet. */
 export type SessionPacket =
   | ConnectPacket
@@ -125,6 +164,9 @@ export type SessionPacket =
   | JoinWorldPacket
   | ClientReadyPacket
   | ClientReferralPacket
-  | DisconnectPacket;
+  | DisconnectPacket
+  | MigratePacket
+  | MigrateAckPacket
+  | ProxyHelloPacket;
 
 export type SessionPacketType = SessionPacket['type'];

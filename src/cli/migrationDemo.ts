@@ -1,0 +1,227 @@
+import { Client } from '../client/Client.js';
+import { InMemoryNonceStore, InMemoryRegistry, InMemoryTicketKeys } from '../cluster/index.js';
+import { component, defineProtocol, type Entity, message, t } from '../index.js';
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
+import { Proxy } from '../proxy/Proxy.js';
+import { Server } from '../server/Server.js';
+import type { User } from '../server/User.js';
+import { OfflineAuthenticator } from '../session/Authenticator.js';
+import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
+import { tlsStreamServer } from '../transport/stream/index.js';
+import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+
+/** Options of the main demo: seamless migration between two backends. */
+export interface MigrationDemoOptions {
+  durationSeconds: number;
+  transport: 'udp' | 'ws';
+  bots: number;
+  /** Each bot is moved to the other backend about this often (default 3 s). */
+  migrateEverySeconds?: number;
+  log?: (line: string) => void;
+}
+
+const Position = component('Position', { x: t.f32, y: t.f32 });
+const Input = message('Input', { seq: t.u32, dx: t.i8, dy: t.i8 });
+const protocol = defineProtocol({
+  tickRate: 20,
+  components: [Position],
+  messages: [Input],
+  channels: { input: { mode: 'ordered-reliable', direction: 'client-to-server' } },
+});
+
+/**
+ * baton's main job, on one machine: one proxy, two backends (in this process, mutual TLS with
+ * certificates made at start in a temporary directory), bots playing — an input with a sequence
+ * number every tick on a reliable channel, their avatars moving — and each bot migrated between
+ * the backends every few seconds without reconnecting. The avatar's position is handed over
+ * (`server.migration` hooks). The summary counts migrations, the freeze window, and inputs
+ * lost: sent by the bots vs processed by the backends (both), which must read 0.
+ */
+export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean> {
+  const log = o.log ?? ((line: string) => console.log(line));
+  const certs = createTestCertificates();
+  const registry = new InMemoryRegistry();
+  const ticketKeys = new InMemoryTicketKeys();
+  const nonces = new InMemoryNonceStore();
+  const processed = new Map<string, { next: number; count: number; outOfOrder: number }>();
+  const servers: Server<'input'>[] = [];
+  try {
+    for (const id of ['backend-1', 'backend-2']) {
+      const server = new Server(protocol, { authenticator: new OfflineAuthenticator(), name: id });
+      const room = server.createRoom();
+      const avatars = new Map<User, Entity>();
+      server.on('connect', (u) => {
+        room.addUser(u);
+        const e = server.spawn().insert(Position, { x: 0, y: 0 });
+        avatars.set(u, e);
+        room.addEntity(e);
+      });
+      server.on('disconnect', (u) => {
+        const e = avatars.get(u);
+        avatars.delete(u);
+        e?.despawn();
+      });
+      // the player state that moves with the player: its avatar's position
+      server.migration = {
+        handOff: (u) => {
+          const p = avatars.get(u)?.get(Position);
+          const out = new Float32Array([p?.x ?? 0, p?.y ?? 0]);
+          return new Uint8Array(out.buffer);
+        },
+        restore: (u, state) => {
+          if (state.length !== 8) return;
+          const v = new Float32Array(state.slice().buffer);
+          const p = avatars.get(u)?.get(Position);
+          if (p) {
+            p.x = v[0];
+            p.y = v[1];
+          }
+        },
+      };
+      server.onMessage(Input, (u, v) => {
+        let s = processed.get(u.uuid);
+        if (!s) {
+          s = { next: 1, count: 0, outOfOrder: 0 };
+          processed.set(u.uuid, s);
+        }
+        if (v.seq !== s.next) s.outOfOrder++;
+        s.next = v.seq + 1;
+        s.count++;
+        const p = avatars.get(u)?.get(Position);
+        if (p) {
+          p.x += v.dx;
+          p.y += v.dy;
+        }
+      });
+      const keys = await ticketKeys.generate(id);
+      const address = await server.listenProxies(
+        tlsStreamServer({ cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert, port: 0 }),
+        {
+          backendId: id,
+          allowedProxies: ['proxy-1'],
+          tickets: {
+            privateKey: keys.privateKey,
+            publicKeyOf: (b) => ticketKeys.publicKeyOf(b),
+            nonceStore: nonces,
+          },
+        },
+      );
+      await registry.register({
+        id,
+        pool: 'default',
+        address: { host: '127.0.0.1', port: address.port },
+        capacity: 1000,
+        publicKey: keys.publicKey,
+      });
+      servers.push(server);
+      log(`${id}: proxies on tls://127.0.0.1:${address.port} (mutual TLS, ticket key published)`);
+    }
+    const proxy = new Proxy({
+      protocol,
+      id: 'proxy-1',
+      listen: [o.transport === 'ws' ? websocketServer({ port: 0 }) : udpServer({ port: 0 })],
+      tls: { cert: certs.client.cert, key: certs.client.key, ca: certs.ca.cert },
+      registry,
+      ticketKeys,
+      authenticator: new OfflineAuthenticator(),
+      log,
+    });
+    const [address] = await proxy.start();
+    log(
+      `proxy-1 listening on ${o.transport}://${address.host}:${address.port}; pool seamless: ${(await proxy.poolStatus('default')).seamlessMigration}`,
+    );
+    const dial = () =>
+      o.transport === 'ws'
+        ? websocketClient({
+            transport: 'websocket',
+            host: address.host,
+            port: address.port,
+            url: address.url,
+          })
+        : udpClient(address);
+    const bots: { client: Client<'input'>; sent: number; disconnects: number }[] = [];
+    for (let i = 0; i < o.bots; i++) {
+      const client = new Client(protocol);
+      const bot = { client, sent: 0, disconnects: 0 };
+      client.on('disconnect', () => bot.disconnects++);
+      await client.connect(dial(), { username: `bot${i + 1}` });
+      bots.push(bot);
+    }
+    log(`${bots.length} bots playing through the proxy`);
+    let sending = true;
+    const play = setInterval(() => {
+      if (!sending) return;
+      for (const b of bots) {
+        if (!b.client.connected) continue;
+        b.sent++;
+        b.client.send('input', Input, {
+          seq: b.sent,
+          dx: Math.random() < 0.5 ? -1 : 1,
+          dy: Math.random() < 0.5 ? -1 : 1,
+        });
+      }
+    }, protocol.tickIntervalMs);
+    let next = 0;
+    let failed = 0;
+    const every = ((o.migrateEverySeconds ?? 3) * 1000) / Math.max(1, bots.length);
+    const migrations = setInterval(() => {
+      const sessions = proxy.sessions().filter((s) => s.state === 'active' && !s.migration);
+      if (sessions.length === 0) return;
+      const s = sessions[next++ % sessions.length];
+      const target = s.backendId === 'backend-1' ? 'backend-2' : 'backend-1';
+      void proxy.migrate(s.id, target).then((r) => {
+        if (!r.ok) {
+          failed++;
+          log(`  migration of ${s.username} failed in ${r.state}: ${r.reason}`);
+        }
+      });
+    }, every);
+    const totals = () => {
+      let sent = 0;
+      let got = 0;
+      let outOfOrder = 0;
+      for (const b of bots) sent += b.sent;
+      for (const s of processed.values()) {
+        got += s.count;
+        outOfOrder += s.outOfOrder;
+      }
+      return { sent, got, outOfOrder };
+    };
+    const line = (final: boolean) => {
+      const st = proxy.stats.migration;
+      const per = servers.map((s) => `${s.options.name} ${s.users.length}`).join(' | ');
+      const { sent, got, outOfOrder } = totals();
+      const lost = sent - got;
+      log(
+        `${final ? 'final' : 'live '}: players ${per} | migrations ${st.completed} (failed ${st.rolledBack + st.fallbacks}) | ` +
+          `freeze p50 ${st.freezeMs.p50.toFixed(1)} ms p99 ${st.freezeMs.p99.toFixed(1)} ms | ` +
+          `inputs sent ${sent} processed ${got} ${final ? `lost ${lost}` : `in flight ${lost}`} out-of-order ${outOfOrder}`,
+      );
+      return { lost, outOfOrder };
+    };
+    const summary = setInterval(() => line(false), 1000);
+    await new Promise((r) => setTimeout(r, o.durationSeconds * 1000));
+    clearInterval(migrations);
+    sending = false;
+    // let every migration finish and every input arrive before counting
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      const { sent, got } = totals();
+      if (got >= sent && proxy.stats.migration.inFlight === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    clearInterval(play);
+    clearInterval(summary);
+    const { lost, outOfOrder } = line(true);
+    const disconnects = bots.reduce((n, b) => n + b.disconnects, 0);
+    log(
+      `inputs lost: ${lost} | out of order: ${outOfOrder} | disconnects during play: ${disconnects} | migrations failed: ${failed}`,
+    );
+    await Promise.all(bots.map((b) => b.client.close('demo over')));
+    await proxy.close('demo over');
+    return lost === 0 && outOfOrder === 0;
+  } finally {
+    for (const s of servers) await s.close('demo over');
+    certs.dispose();
+  }
+}

@@ -1,0 +1,570 @@
+/**
+ * Seamless migration of one player from backend A to backend B (DESIGN §5): a strict state
+ * machine, a timeout on every state, bounded buffering, rollback before cutover and a referral
+ * fallback after it. The proxy owns the data path; this class decides what flows where and when.
+ *
+ * Prepare → Auth → Sync → Freeze → Cutover → Resume → Cleanup → Idle, or Failed.
+ *
+ * - *Prepare*: B's record (healthy), B's link open.
+ * - *Auth*: TicketRequest to A → TicketReply (ticket + ticket-time state); MigrateOpen to B with
+ *   the client's captured identity (its PlayerOpen), the ticket and the state; B verifies the
+ *   ticket (`verifyMigrationTicket`) and answers with its setup Controls then PlayerAccept, all
+ *   held here. The client's traffic is still flowing to A.
+ * - *Sync*: the captured ViewRadius and PlayerOptions (and ClientReady, when the client had
+ *   answered A's JoinWorld) are replayed to B. B's frames keep being held.
+ * - *Freeze*: client → A relaying stops; the client's frames are buffered (bounded). Freeze to
+ *   A; A's frames before its Handoff are relayed to the client as usual (the stream is ordered,
+ *   so A's last frames are all relayed once Handoff arrives). Frames of A after Handoff are held
+ *   (given to the client only on rollback).
+ * - *Cutover*: Restore to B; one Migrate to the client (B's setup, the per-channel barrier
+ *   counts, the new world epoch); the player's link becomes B; B's held frames follow Migrate.
+ * - *Resume*: A's undelivered tick messages, then the buffer, go to B in order; live relaying
+ *   resumes; the client's MigrateAck ends it.
+ * - *Cleanup*: A's session stays (frozen, unrelayed) for an overlap window, then is closed.
+ * - *Failed*: before cutover — Thaw to A, PlayerClose to B, held A frames to the client, the
+ *   buffer to A in order; nothing lost. After cutover — referral fallback or disconnect.
+ */
+import {
+  clampUtf8,
+  decodeHandoff,
+  decodeMuxControl,
+  decodePlayerAccept,
+  decodeReason,
+  decodeTicketReply,
+  encodeMigrateOpen,
+  encodeMuxControl,
+  encodeReason,
+  encodeRestore,
+  type Handoff,
+  MUX_MAX_BACKEND_ID_BYTES,
+  MuxFrame,
+  type PlayerOpen,
+} from '../../session/mux.js';
+import type { MigrateSetupPacket, SessionPacket } from '../../session/packets/types.js';
+import type { BackendLink } from '../BackendLink.js';
+import type { BackendRecord } from '../registry.js';
+import type { ClientItem, FreezeBuffer } from './FreezeBuffer.js';
+
+/** States of one player's migration. */
+export type MigrationState =
+  | 'Idle'
+  | 'Prepare'
+  | 'Auth'
+  | 'Sync'
+  | 'Freeze'
+  | 'Cutover'
+  | 'Resume'
+  | 'Cleanup'
+  | 'Failed';
+
+/** Timeouts per state, ms. */
+export interface MigrationTimeouts {
+  prepare: number;
+  auth: number;
+  sync: number;
+  freeze: number;
+  cutover: number;
+  resume: number;
+}
+
+export const DEFAULT_MIGRATION_TIMEOUTS: Readonly<MigrationTimeouts> = Object.freeze({
+  prepare: 3000,
+  auth: 3000,
+  sync: 2000,
+  freeze: 1000,
+  cutover: 1000,
+  resume: 3000,
+});
+
+/** How a migration ended. */
+export type MigrationResult =
+  | {
+      readonly ok: true;
+      readonly from: string;
+      readonly to: string;
+      /** Client input held, ms (freeze → buffer released to B). */
+      readonly freezeMs: number;
+      /** Prepare → the client acknowledged the cutover, ms. */
+      readonly totalMs: number;
+      /** Client frames buffered during the freeze. */
+      readonly buffered: number;
+    }
+  | {
+      readonly ok: false;
+      readonly from: string;
+      readonly to: string;
+      /** The state it failed in. */
+      readonly state: MigrationState;
+      readonly reason: string;
+      /** True when it failed after cutover (referral fallback or disconnect followed). */
+      readonly afterCutover: boolean;
+    };
+
+/** What the orchestrator needs of the proxy (the proxy implements it). */
+export interface MigrationHost {
+  readonly timeouts: MigrationTimeouts;
+  readonly tickIntervalMs: number;
+  now(): number;
+  backendRecord(id: string): Promise<BackendRecord | undefined>;
+  linkTo(record: BackendRecord): BackendLink;
+  /** Send a frame to a backend for this player; false if refused. */
+  sendTo(link: BackendLink, type: number, payload: Uint8Array, kind: string): boolean;
+  /** The proxy session id of the player. */
+  readonly playerId: number;
+  /** The PlayerOpen of this player for a new backend (its captured identity). */
+  playerOpen(): PlayerOpen;
+  /** The player's current backend link. */
+  readonly currentLink: BackendLink | undefined;
+  /** Start buffering the client's frames. */
+  freeze(): FreezeBuffer;
+  /** Stop buffering; the items go nowhere (caller forwards them). */
+  unfreeze(): ClientItem[];
+  /** Forward a client item to the current backend (after any tick translation). */
+  forward(item: ClientItem): void;
+  /** Re-send tick messages handed back by a backend, with their backend ticks (no translation). */
+  forwardBackendTicks(link: BackendLink, messages: Handoff['tickMessages']): void;
+  /** Relay a held backend frame to the client as if it arrived now (from the current backend). */
+  relayToClient(type: number, payload: Uint8Array): void;
+  /** Send one control packet to the client. */
+  sendClientControl(packet: SessionPacket): void;
+  /** Per protocol channel, server → client messages relayed so far (the barrier). */
+  barrier(): { linkChannel: number; count: number }[];
+  /** Swap the player's backend link and world epoch; returns the new epoch. */
+  commit(to: BackendLink): number;
+  /** Translate tick-buffered ticks from now on by `delta` more ticks. */
+  shiftTicks(delta: number): void;
+  /** After a failure after cutover: referral to a healthy backend, or disconnect with the reason. */
+  fallback(reason: string): void;
+  /** The client had answered its backend's JoinWorld (replay ClientReady to B). */
+  readonly clientReady: boolean;
+  readonly viewRadius: number | undefined;
+  readonly playerOptions: Uint8Array | undefined;
+  /** Swallow this many ClientReady packets from the client (B got one from the proxy already). */
+  swallowReady(n: number): void;
+  trace(kind: string, size: number, hop: 'client' | 'backend', dir: 'in' | 'out'): void;
+  /** Where the migration reports (stats); called once per finished migration. */
+  finished(result: MigrationResult, bufferedFrames: number): void;
+}
+
+class Abort extends Error {}
+
+/** Most frames of B held until cutover (world frames beyond it replace the oldest: B resends). */
+const MAX_HELD = 1024;
+
+export class MigrationOrchestrator {
+  state: MigrationState = 'Idle';
+  /** B's link while the migration runs (frames of this player on it come to {@link onTargetFrame}). */
+  target?: BackendLink;
+  readonly from: string;
+  private source?: BackendLink;
+  private committed = false;
+  private opened = false;
+  private frozeSent = false;
+  private handoff?: Handoff;
+  private readonly startedAt: number;
+  private freezeAt = 0;
+  private acceptTick = 0;
+  private acceptAt = 0;
+  private sourceTickAt = 0;
+  private setup: MigrateSetupPacket[] = [];
+  private joinWorld?: MigrateSetupPacket;
+  /** B's frames after PlayerAccept (relayed after Migrate). */
+  private heldTarget: { type: number; payload: Uint8Array }[] = [];
+  /** A's frames after Handoff (relayed only on rollback). */
+  private heldSource: { type: number; payload: Uint8Array }[] = [];
+  private buffer?: FreezeBuffer;
+  private bufferedCount = 0;
+  private timer?: ReturnType<typeof setTimeout>;
+  private waiter?: { kind: string; resolve: (v: unknown) => void; reject: (e: Error) => void };
+  private abortReason?: string;
+  private ackEpoch = -1;
+  private cleanupTimer?: ReturnType<typeof setTimeout>;
+  private cleanupDone = false;
+
+  constructor(
+    private readonly host: MigrationHost,
+    readonly to: string,
+    private readonly overlapMs: number,
+  ) {
+    this.startedAt = host.now();
+    this.from = host.currentLink?.id ?? '';
+  }
+
+  /** Run the whole migration. Never rejects. */
+  async run(): Promise<MigrationResult> {
+    const h = this.host;
+    try {
+      // ---- Prepare
+      this.enter('Prepare', h.timeouts.prepare);
+      this.source = h.currentLink;
+      if (!this.source || this.source.state !== 'up') throw new Abort('player has no live backend');
+      if (this.source.id === this.to) throw new Abort(`already on '${this.to}'`);
+      const record = await this.guard(h.backendRecord(this.to));
+      if (!record) throw new Abort(`unknown backend '${this.to}'`);
+      if (record.health !== 'up') throw new Abort(`backend '${this.to}' is ${record.health}`);
+      const link = h.linkTo(record);
+      this.target = link;
+      link.migrating.set(this.playerId, this);
+      await this.guard(link.ready);
+
+      // ---- Auth: a ticket from A, verified by B
+      this.enter('Auth', h.timeouts.auth);
+      const replyP = this.expect<{ ticket: Uint8Array; state: Uint8Array }>('TicketReply');
+      this.send(this.source, MuxFrame.TicketRequest, encodeId(this.to), 'TicketRequest');
+      const grant = await replyP;
+      const acceptP = this.expect<number>('PlayerAccept');
+      this.opened = true;
+      this.send(
+        link,
+        MuxFrame.MigrateOpen,
+        encodeMigrateOpen({
+          source: this.source.id,
+          ticket: grant.ticket,
+          state: grant.state,
+          open: h.playerOpen(),
+        }),
+        'MigrateOpen',
+      );
+      this.acceptTick = await acceptP;
+      this.acceptAt = h.now();
+
+      // ---- Sync: replay what the client asked for; B's answers are held
+      this.enter('Sync', h.timeouts.sync);
+      if (h.viewRadius !== undefined)
+        this.send(
+          link,
+          MuxFrame.Control,
+          encodeMuxControl({ type: 'ViewRadius', radius: h.viewRadius }),
+          'ViewRadius',
+        );
+      if (h.playerOptions !== undefined)
+        this.send(
+          link,
+          MuxFrame.Control,
+          encodeMuxControl({ type: 'PlayerOptions', data: h.playerOptions }),
+          'PlayerOptions',
+        );
+      if (h.clientReady)
+        this.send(link, MuxFrame.Control, encodeMuxControl({ type: 'ClientReady' }), 'ClientReady');
+      // B echoes the probe once it processed everything before it: the player is built there
+      const probeP = this.expect<number>('SyncProbe');
+      this.send(link, MuxFrame.SyncProbe, new Uint8Array(0), 'SyncProbe');
+      await probeP;
+
+      // ---- Freeze: buffer the client, flush A
+      this.enter('Freeze', h.timeouts.freeze);
+      this.freezeAt = h.now();
+      this.buffer = h.freeze();
+      const handoffP = this.expect<Handoff>('Handoff');
+      this.frozeSent = true;
+      this.send(this.source, MuxFrame.Freeze, new Uint8Array(0), 'Freeze');
+      this.handoff = await handoffP;
+      this.sourceTickAt = h.now();
+
+      // ---- Cutover
+      this.enter('Cutover', h.timeouts.cutover);
+      this.check();
+      if (link.state !== 'up') throw new Abort(`target backend '${this.to}' lost`);
+      this.send(
+        link,
+        MuxFrame.Restore,
+        encodeRestore({ source: this.source.id, state: this.handoff.state, carried: this.handoff.carried }),
+        'Restore',
+      );
+      const targetTickNow =
+        this.acceptTick + Math.round((this.sourceTickAt - this.acceptAt) / h.tickIntervalMs);
+      const delta = targetTickNow - this.handoff.tick;
+      const setup = [...this.setup];
+      if (this.joinWorld) setup.push(this.joinWorld);
+      const barrier = h.barrier();
+      this.committed = true;
+      const epoch = h.commit(link);
+      link.migrating.delete(this.playerId);
+      if (h.clientReady && this.joinWorld) h.swallowReady(1);
+      h.sendClientControl({
+        type: 'Migrate',
+        epoch,
+        backendId: this.to,
+        serverTick: targetTickNow,
+        barrier,
+        setup,
+        carried: [],
+      });
+      h.trace(`Migrate[${setup.map((q) => q.type).join(',')}]`, 0, 'client', 'out');
+      for (const f of this.heldTarget.splice(0)) h.relayToClient(f.type, f.payload);
+      this.heldSource = [];
+
+      // ---- Resume: A's undelivered tick input, then the buffer, to B in order
+      this.enter('Resume', h.timeouts.resume);
+      h.shiftTicks(delta);
+      h.forwardBackendTicks(
+        link,
+        this.handoff.tickMessages.map((m) => ({ ...m, tick: Math.max(0, m.tick + delta) })),
+      );
+      const items = h.unfreeze();
+      this.buffer = undefined;
+      this.bufferedCount = items.length;
+      for (const item of items) if (item.kind !== 'world') h.forward(item); // A's world frames mean nothing to B
+      const freezeMs = h.now() - this.freezeAt;
+      if (this.ackEpoch !== epoch) await this.expect<number>('MigrateAck', (e) => e === epoch);
+      const totalMs = h.now() - this.startedAt;
+
+      // ---- Cleanup: A keeps the player frozen for the overlap window, then closes it
+      this.enter('Cleanup', 0);
+      this.scheduleCleanup();
+      const result: MigrationResult = {
+        ok: true,
+        from: this.from,
+        to: this.to,
+        freezeMs,
+        totalMs,
+        buffered: this.bufferedCount,
+      };
+      this.state = 'Idle';
+      h.finished(result, this.bufferedCount);
+      return result;
+    } catch (error) {
+      const reason = error instanceof Abort ? error.message : `internal error: ${(error as Error)?.message}`;
+      return this.failed(reason);
+    }
+  }
+
+  /** The player this migration moves (the proxy session id). */
+  get playerId(): number {
+    return this.host.playerId;
+  }
+
+  /** Abort (backend lost, buffer bound, client gone…). Safe to call in any state. */
+  abort(reason: string): void {
+    if (this.state === 'Idle' || this.state === 'Failed' || this.state === 'Cleanup') return;
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(new Abort(reason));
+  }
+
+  /** Close A's overlapping session now (a later migration needs it gone). */
+  finishCleanup(): void {
+    if (this.cleanupDone) return;
+    this.cleanupDone = true;
+    if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
+    const a = this.source;
+    if (a && a.state === 'up') {
+      this.send(
+        a,
+        MuxFrame.PlayerClose,
+        encodeReason(clampUtf8(`migrated to ${this.to}`, 200)),
+        'PlayerClose',
+      );
+    }
+  }
+
+  /** The client acknowledged a Migrate. */
+  onAck(epoch: number): void {
+    this.ackEpoch = epoch;
+    this.resolve('MigrateAck', epoch);
+  }
+
+  /**
+   * A frame of this player from the source backend during the migration. Returns true when
+   * the orchestrator took it (the proxy must not relay it).
+   */
+  onSourceFrame(type: number, payload: Uint8Array): boolean {
+    if (this.committed || this.state === 'Idle' || this.state === 'Failed') return false;
+    if (type === MuxFrame.TicketReply) {
+      const r = decodeTicketReply(payload);
+      if (this.waiter?.kind !== 'TicketReply') return true;
+      if (!r.ok) this.abort(`ticket refused by '${this.from}': ${r.reason}`);
+      else this.resolve('TicketReply', { ticket: r.ticket, state: r.state });
+      return true;
+    }
+    if (type === MuxFrame.Handoff) {
+      const h = decodeHandoff(payload);
+      if (this.waiter?.kind === 'Handoff') this.resolve('Handoff', h);
+      else this.host.forwardBackendTicks(this.source!, h.tickMessages); // not ours to use: give the input back
+      return true;
+    }
+    if (this.handoff) {
+      // A spoke after its Handoff: kept for a rollback, dropped at cutover (world frames: A resends)
+      if (type !== MuxFrame.World && this.heldSource.length < MAX_HELD)
+        this.heldSource.push({ type, payload: payload.slice() });
+      return true;
+    }
+    return false;
+  }
+
+  /** A frame of this player on B's link (before cutover). Throws DecodeError for malformed payloads. */
+  onTargetFrame(type: number, payload: Uint8Array): void {
+    switch (type) {
+      case MuxFrame.PlayerAccept:
+        this.resolve('PlayerAccept', decodePlayerAccept(payload));
+        return;
+      case MuxFrame.SyncProbe:
+        this.resolve('SyncProbe', 0);
+        return;
+      case MuxFrame.PlayerClose:
+        this.opened = false; // B forgot the player
+        this.abort(`target '${this.to}' refused: ${decodeReason(payload) || 'closed'}`);
+        return;
+      case MuxFrame.Control: {
+        const p = decodeMuxControl(payload);
+        if (p.type === 'SetClientId' || p.type === 'ServerInfo' || p.type === 'WorldSettings') {
+          this.setup = this.setup.filter((q) => q.type !== p.type);
+          this.setup.push(p);
+          return;
+        }
+        if (p.type === 'JoinWorld') {
+          this.joinWorld = p;
+          return;
+        }
+        if (p.type === 'Disconnect' || p.type === 'ClientReferral') {
+          this.abort(`target '${this.to}' sent ${p.type} during migration`);
+          return;
+        }
+        this.hold(type, payload);
+        return;
+      }
+      case MuxFrame.Message:
+      case MuxFrame.World:
+        this.hold(type, payload);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A client item arrived while frozen and crossed a bound. */
+  overflow(reason: string): void {
+    this.abort(reason);
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private hold(type: number, payload: Uint8Array): void {
+    if (this.heldTarget.length >= MAX_HELD) {
+      const i = this.heldTarget.findIndex((f) => f.type === MuxFrame.World);
+      if (i < 0) {
+        this.abort('target sent too much before cutover');
+        return;
+      }
+      this.heldTarget.splice(i, 1);
+    }
+    this.heldTarget.push({ type, payload: payload.slice() });
+  }
+
+  private enter(state: MigrationState, timeoutMs: number): void {
+    this.check();
+    this.state = state;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (timeoutMs > 0) {
+      this.timer = setTimeout(() => this.abort(`${state} timed out after ${timeoutMs} ms`), timeoutMs);
+    }
+  }
+
+  private check(): void {
+    if (this.abortReason) throw new Abort(this.abortReason);
+  }
+
+  private expect<T>(kind: string, accept?: (v: T) => boolean): Promise<T> {
+    this.check();
+    return new Promise<T>((resolve, reject) => {
+      this.waiter = {
+        kind,
+        resolve: (v) => {
+          if (accept && !accept(v as T)) return;
+          this.waiter = undefined;
+          resolve(v as T);
+        },
+        reject,
+      };
+    });
+  }
+
+  private resolve(kind: string, value: unknown): void {
+    if (this.waiter?.kind === kind) this.waiter.resolve(value);
+  }
+
+  /** Await something outside the migration's own frames, still subject to abort. */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    this.check();
+    return new Promise<T>((resolve, reject) => {
+      this.waiter = { kind: 'guard', resolve: () => {}, reject };
+      p.then(
+        (v) => {
+          if (this.waiter?.kind === 'guard') this.waiter = undefined;
+          if (this.abortReason) reject(new Abort(this.abortReason));
+          else resolve(v);
+        },
+        (e: Error) => {
+          if (this.waiter?.kind === 'guard') this.waiter = undefined;
+          reject(new Abort(this.abortReason ?? `cannot reach '${this.to}': ${e.message}`));
+        },
+      );
+    });
+  }
+
+  private send(link: BackendLink, type: number, payload: Uint8Array, kind: string): void {
+    if (!this.host.sendTo(link, type, payload, kind) && !this.committed && this.state !== 'Failed') {
+      this.abort(`${link.id} refused ${kind} (link down or backed up)`);
+    }
+  }
+
+  private scheduleCleanup(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.cleanupTimer = setTimeout(() => this.finishCleanup(), this.overlapMs);
+  }
+
+  private failed(reason: string): MigrationResult {
+    const h = this.host;
+    const failedIn = this.state;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state = 'Failed';
+    this.target?.migrating.delete(this.playerId);
+    const afterCutover = this.committed;
+    if (!afterCutover) {
+      // rollback: B forgets the player, A thaws, everything held goes where it was going
+      if (this.opened && this.target && this.target.state === 'up')
+        h.sendTo(
+          this.target,
+          MuxFrame.PlayerClose,
+          encodeReason(clampUtf8(`migration cancelled: ${reason}`, 200)),
+          'PlayerClose',
+        );
+      const a = this.source;
+      if (this.frozeSent && a && a.state === 'up') {
+        h.sendTo(a, MuxFrame.Thaw, new Uint8Array(0), 'Thaw');
+        if (this.handoff) h.forwardBackendTicks(a, this.handoff.tickMessages);
+      }
+      for (const f of this.heldSource.splice(0)) h.relayToClient(f.type, f.payload);
+      this.heldTarget = [];
+      if (this.buffer) {
+        const items = h.unfreeze();
+        this.bufferedCount = items.length;
+        for (const item of items) h.forward(item);
+        this.buffer = undefined;
+      }
+    } else {
+      // the client is on B already: the existing rescue machinery takes over
+      h.fallback(`migration to '${this.to}' failed after cutover: ${reason}`);
+    }
+    const result: MigrationResult = {
+      ok: false,
+      from: this.from,
+      to: this.to,
+      state: failedIn,
+      reason,
+      afterCutover,
+    };
+    this.state = afterCutover ? 'Failed' : 'Idle';
+    h.finished(result, this.bufferedCount);
+    return result;
+  }
+}
+
+function encodeId(id: string): Uint8Array {
+  return encodeReason(id, MUX_MAX_BACKEND_ID_BYTES);
+}

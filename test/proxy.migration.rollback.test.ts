@@ -1,0 +1,224 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client } from '../src/client/index.js';
+import type { MigrationResult } from '../src/proxy/index.js';
+import { clusterProtocol } from './helpers/cluster.js';
+import { Bot, type MemCluster, memCluster, processedSeqs, until } from './helpers/migration.js';
+
+/**
+ * Every failure of a seamless migration has a rule (DESIGN §5 "Failed"): before cutover the
+ * player stays on A with nothing lost; after cutover a referral to a healthy backend or a
+ * disconnect with a reason. One test each.
+ */
+const open: MemCluster[] = [];
+const bots: Bot[] = [];
+afterEach(async () => {
+  for (const b of bots.splice(0)) b.stop();
+  for (const c of open.splice(0)) await c.close();
+});
+
+async function setup(ids = ['a', 'b'], proxy: Parameters<typeof memCluster>[1] = {}) {
+  const cluster = await memCluster(ids, proxy);
+  open.push(cluster);
+  const bot = new Bot(cluster.client());
+  bots.push(bot);
+  bot.client.setViewRadius(40);
+  await bot.connect(cluster.hub, cluster.address, 'ann', { loss: 0.05, reorder: 0.05, latencyMs: 1 });
+  const s = cluster.proxy.sessions()[0];
+  // let some input flow to A first
+  await until(() => cluster.backends.get('a')!.processed.length > 10, 3000, 'input on A');
+  return { cluster, bot, sid: s.id, uuid: s.uuid };
+}
+
+/** The player is on A, still playing, and every input sent was processed on A exactly once in order. */
+async function expectNothingLost(
+  cluster: MemCluster,
+  bot: Bot,
+  uuid: string,
+  r: MigrationResult,
+  state: string,
+) {
+  expect(r.ok).toBe(false);
+  if (r.ok) return;
+  expect(r.afterCutover).toBe(false);
+  expect(r.state).toBe(state);
+  expect(cluster.proxy.sessions()[0].backendId).toBe('a');
+  const before = bot.seq;
+  await until(() => bot.seq > before + 5, 2000, 'more input');
+  bot.sending = false;
+  const sent = bot.seq;
+  await until(() => processedSeqs(cluster.log, uuid, 'chat').length >= sent, 4000, 'input processed');
+  const expected = Array.from({ length: sent }, (_, i) => i + 1);
+  expect(processedSeqs(cluster.log, uuid, 'chat')).toEqual(expected);
+  await until(() => processedSeqs(cluster.log, uuid, 'input').length >= sent, 4000, 'tick input processed');
+  expect([...processedSeqs(cluster.log, uuid, 'input')].sort((x, y) => x - y)).toEqual(expected);
+  expect(cluster.log.filter((l) => l.backend !== 'a')).toEqual([]);
+  expect(bot.disconnects).toEqual([]);
+  expect(bot.client.migration.count).toBe(0);
+  expect(cluster.proxy.stats.migration.rolledBack).toBe(1);
+}
+
+/** Hang A (its ticker stops) once it issued the ticket, so the migration sits in Freeze. */
+function hangSourceAfterTicket(cluster: MemCluster): void {
+  const a = cluster.backends.get('a')!;
+  a.server.migration.handOff = (_user, phase) => {
+    if (phase === 'ticket') setImmediate(() => a.hang());
+    return new Uint8Array([1]);
+  };
+}
+
+async function whenState(cluster: MemCluster, state: string): Promise<void> {
+  await until(() => cluster.proxy.sessions()[0]?.migration === state, 3000, `state ${state}`);
+}
+
+describe('migration rollback (before cutover: the player stays on A, nothing lost)', () => {
+  it('B refuses the ticket', async () => {
+    const { cluster, bot, sid, uuid } = await setup(['a']);
+    await cluster.addBackend('b', { badKeys: true });
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(!r.ok && r.reason).toMatch(/ticket refused: bad-signature/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Auth');
+    expect(cluster.backends.get('b')!.server.proxiedStats?.migration.arrivalsRefused).toBe(1);
+  });
+
+  it('B dies in Prepare (cannot be reached)', async () => {
+    const { cluster, bot, sid, uuid } = await setup();
+    await cluster.backends.get('b')!.kill();
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(!r.ok && r.reason).toMatch(/cannot|refused|lost/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Prepare');
+  });
+
+  it('B dies in Auth', async () => {
+    const { cluster, bot, sid, uuid } = await setup();
+    const a = cluster.backends.get('a')!;
+    const b = cluster.backends.get('b')!;
+    // A decides (during Auth) while B dies
+    a.server.migration.decide = () => {
+      void b.kill();
+      return true;
+    };
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(!r.ok && r.reason).toMatch(/lost|refused|closing|killed/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Auth');
+  });
+
+  it('B dies in Sync', async () => {
+    const { cluster, bot, sid, uuid } = await setup();
+    const b = cluster.backends.get('b')!;
+    // the replayed ViewRadius reaches B during Sync: B dies right there
+    b.server.on('viewRadius', () => void b.kill());
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(!r.ok && r.reason).toMatch(/lost|refused|closing|killed/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Sync');
+  });
+
+  it('B dies in Freeze', async () => {
+    const { cluster, bot, sid, uuid } = await setup();
+    hangSourceAfterTicket(cluster);
+    const migrating = cluster.proxy.migrate(sid, 'b');
+    await whenState(cluster, 'Freeze');
+    await new Promise((r) => setTimeout(r, 60)); // input piles up in the freeze buffer
+    await cluster.backends.get('b')!.kill();
+    const r = await migrating;
+    cluster.backends.get('a')!.server.start(); // A wakes up: Freeze, then Thaw, then the buffer
+    expect(!r.ok && r.reason).toMatch(/target backend b lost|target 'b' refused: killed/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Freeze');
+  });
+
+  it('the buffer bound is exceeded', async () => {
+    const { cluster, bot, sid, uuid } = await setup(['a', 'b'], {
+      proxy: { migration: { maxBufferedFrames: 6 } },
+    });
+    hangSourceAfterTicket(cluster);
+    const migrating = cluster.proxy.migrate(sid, 'b');
+    const r = await migrating;
+    cluster.backends.get('a')!.server.start();
+    expect(!r.ok && r.reason).toMatch(/buffer bound exceeded: more than 6 frames/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Freeze');
+  });
+
+  it('a state times out (Freeze: A does not hand off in time)', async () => {
+    const { cluster, bot, sid, uuid } = await setup(['a', 'b'], {
+      proxy: { migration: { timeouts: { freeze: 80 } } },
+    });
+    hangSourceAfterTicket(cluster);
+    const r = await cluster.proxy.migrate(sid, 'b');
+    cluster.backends.get('a')!.server.start();
+    expect(!r.ok && r.reason).toMatch(/Freeze timed out after 80 ms/);
+    await expectNothingLost(cluster, bot, uuid, r, 'Freeze');
+    expect(cluster.proxy.stats.migration.failuresByReason).toEqual({ 'Freeze timed out after # ms': 1 });
+  });
+});
+
+describe('migration failure after cutover', () => {
+  it('B dies in Resume: referral fallback lands the player on a healthy backend', {
+    timeout: 15000,
+  }, async () => {
+    const cluster = await memCluster(['a', 'b', 'c']);
+    open.push(cluster);
+    const client = new Client(clusterProtocol, {
+      handshakeTimeoutMs: 4000,
+      autoStep: false,
+      followReferrals: () => cluster.hub.client(cluster.address),
+    });
+    const bot = new Bot(client);
+    bots.push(bot);
+    await bot.connect(cluster.hub, cluster.address, 'ann');
+    const sid = cluster.proxy.sessions()[0].id;
+    const b = cluster.backends.get('b')!;
+    // B dies as soon as it is live for the player (Restore at cutover), before the client's ack
+    b.server.on('migrated', () => void b.kill());
+    const referrals: string[] = [];
+    cluster.proxy.on('referral', (_i, to, why) => referrals.push(`${to}: ${why}`));
+    const reconnected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.afterCutover).toBe(true);
+    await reconnected;
+    expect(referrals[0]).toMatch(/^(a|c): backend b lost/);
+    expect(['a', 'c']).toContain(cluster.proxy.sessions()[0].backendId);
+    expect(cluster.proxy.stats.migration.fallbacks).toBeGreaterThanOrEqual(1);
+  });
+
+  it('B dies in Resume with no other backend: disconnect with a reason', { timeout: 15000 }, async () => {
+    const { cluster, bot, sid } = await setup();
+    const a = cluster.backends.get('a')!;
+    const b = cluster.backends.get('b')!;
+    b.server.on('migrated', () => {
+      void a.kill();
+      void b.kill();
+    });
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(r.ok).toBe(false);
+    await until(() => bot.disconnects.length > 0, 4000, 'disconnect');
+    expect(bot.disconnects[0]).toMatch(/backend (a|b) lost .*no other backend in pool 'default'/);
+  });
+});
+
+describe('pools without ticket keys', () => {
+  it('fall back to referral, and the proxy says why', async () => {
+    const lines: string[] = [];
+    const cluster = await memCluster(['a', 'b'], { tickets: false, proxy: { log: (l) => lines.push(l) } });
+    open.push(cluster);
+    const bot = new Bot(cluster.client());
+    bots.push(bot);
+    await bot.connect(cluster.hub, cluster.address, 'ann');
+    const sid = cluster.proxy.sessions()[0].id;
+    const status = await cluster.proxy.poolStatus('default');
+    expect(status.seamlessMigration).toBe(false);
+    expect(status.reason).toBe('backends without ticket keys: a, b');
+    const direct = await cluster.proxy.migrate(sid, 'b');
+    expect(!direct.ok && direct.reason).toMatch(/seamless migration disabled for pool 'default'/);
+    const referred = new Promise<void>((resolve) => bot.client.once('referral', () => resolve()));
+    const a = cluster.backends.get('a')!;
+    expect(a.server.transfer(a.server.users[0], 'b')).toBe(true);
+    await referred;
+    expect(cluster.proxy.stats.migration.referralTransfers).toBe(1);
+    expect(
+      lines.some((l) =>
+        /by referral: seamless migration disabled for pool 'default': backends without ticket keys/.test(l),
+      ),
+    ).toBe(true);
+    expect(lines.some((l) => /seamless migration disabled for pool 'default'/.test(l))).toBe(true);
+  });
+});
