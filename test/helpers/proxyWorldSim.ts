@@ -1,0 +1,410 @@
+import fc from 'fast-check';
+import type { Client, ClientOptions } from '../../src/client/index.js';
+import { generateEd25519KeyPair, InMemoryRegistry } from '../../src/cluster/index.js';
+import type { Entity, Room } from '../../src/index.js';
+import { LinkConnection } from '../../src/link/index.js';
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
+import { Proxy } from '../../src/proxy/index.js';
+import { OfflineAuthenticator, type ServerOptions, type User } from '../../src/server/index.js';
+import { defaultLinkFactory } from '../../src/session/defaultLink.js';
+import type { LinkFactory, LinkLike } from '../../src/session/linkTypes.js';
+import type { LinkConditionerConfig } from '../../src/transport/LinkConditioner.js';
+import { MemoryStreamNetwork, peerIdentity } from '../../src/transport/stream/MemoryStream.js';
+import { Health, Label, ownedProtocol, Position, settle, type WorldChannels, WorldSim } from './worldSim.js';
+
+/** Whose a recorded link is: a client's, or (no client) the proxy's end of some player's hop. */
+interface LinkOwner {
+  client?: Client<WorldChannels>;
+}
+
+/**
+ * The world of {@link WorldSim} with a {@link Proxy} in the middle: clients reach the proxy over
+ * the MemoryHub (the seeded link conditioner acts on that hop), the proxy reaches the backend
+ * Server over in-memory streams (`dialBackend`), optionally cut into seeded random chunks. One
+ * ManualClock drives all of it, and the proxy's maintenance runs once per tick from `tick()`
+ * (not from its wall-clock timer), so a run is a function of its seed and operations.
+ *
+ * "Quiet" here does not look at the hub: five clients' link heartbeats (three ticks of traffic
+ * every ~20 per client, at independent phases) can keep it busy forever. It asks instead that
+ * every world connection is idle at both ends and that no live datagram link (client side or
+ * proxy side) holds unacknowledged reliable bytes — so no ViewRadius or other control packet
+ * is still on its way — for a few ticks in a row, after the conditioned datagrams have landed.
+ */
+export class ProxyWorldSim extends WorldSim {
+  readonly net = new MemoryStreamNetwork();
+  readonly registry = new InMemoryRegistry();
+  proxy!: Proxy;
+  private readonly chunking?: { seed: number; maxChunk: number };
+  /** Datagram links of the client hop, both ends, with the client they belong to (proxy side: none). */
+  private readonly links: { link: LinkLike; owner: LinkOwner }[] = [];
+
+  constructor(
+    protocol = ownedProtocol,
+    opts: {
+      seed?: number;
+      conditioner?: LinkConditionerConfig;
+      server?: ServerOptions;
+      /** Cut every stream write between proxy and backend into pieces of 1..maxChunk bytes. */
+      chunking?: { seed: number; maxChunk: number };
+    } = {},
+  ) {
+    super(protocol, opts);
+    this.chunking = opts.chunking;
+  }
+
+  /** Backend on a memory stream listener, registered; the proxy listening on the hub. */
+  override async listen(): Promise<this> {
+    const backend = await this.server.listenProxies(
+      this.net.server({ identity: peerIdentity('backend-1'), chunking: this.chunking }),
+      // manual time runs far ahead of wall time in a settle: timeouts generous, never the subject here
+      { backendId: 'backend-1', heartbeatIntervalMs: 200, timeoutMs: 120_000 },
+    );
+    await this.registry.register({
+      id: 'backend-1',
+      pool: 'default',
+      address: { host: 'memory', port: backend.port },
+      capacity: 64,
+      publicKey: generateEd25519KeyPair().publicKey,
+    });
+    this.proxy = new Proxy({
+      protocol: this.protocol,
+      id: 'proxy-1',
+      listen: [this.hub.server()],
+      dialBackend: (record) => this.net.client(record.address.port, { identity: peerIdentity('proxy-1') }),
+      registry: this.registry,
+      authenticator: new OfflineAuthenticator(),
+      clock: this.clock,
+      heartbeatIntervalMs: 200,
+      backendTimeoutMs: 120_000,
+      handshakeTimeoutMs: 30_000,
+      linkFactory: this.recordLinks(),
+      // maintenance is driven by tick(); the wall-clock timer must not interleave with it
+      maintainIntervalMs: 3_600_000,
+      log: () => {},
+    });
+    const [address] = await this.proxy.start();
+    this.address = address;
+    return this;
+  }
+
+  /** A link factory that remembers each link it builds, and whose it is (`owner.client`, set once known). */
+  private recordLinks(owner: LinkOwner = {}): LinkFactory {
+    return (args) => {
+      const link = defaultLinkFactory(args);
+      this.links.push({ link, owner });
+      return link;
+    };
+  }
+
+  /** As {@link WorldSim.join}, with the client's link recorded for {@link quiet}. */
+  override async join(
+    name: string,
+    options: ClientOptions = {},
+    prepare?: (client: Client<WorldChannels>) => void,
+  ): Promise<{ client: Client<WorldChannels>; user: User }> {
+    const owner: LinkOwner = {};
+    return super.join(name, { ...options, linkFactory: this.recordLinks(owner) }, (client) => {
+      owner.client = client;
+      prepare?.(client);
+    });
+  }
+
+  override quiet(): boolean {
+    for (const u of this.server.users) {
+      const conn = this.server.world.connection(u);
+      if (conn && !conn.idle) return false;
+    }
+    for (const c of this.clients) if (c.connected && c.world && !c.world.connection.idle) return false;
+    for (const { link, owner } of this.links) {
+      // links of closed clients never see their last acks; proxy-side ones time out after them
+      if (owner.client && !owner.client.connected) continue;
+      if (link.timedOut || !(link instanceof LinkConnection)) continue;
+      if (link.pendingBytes > 0) return false;
+    }
+    return true;
+  }
+
+  /** Perfect link; let the conditioned datagrams (≤ 100 ms late) land; tick until quiet 3 ticks in a row. */
+  override async settleWorld(maxTicks = 600): Promise<void> {
+    this.hub.setConditioner(undefined);
+    await this.tick(4);
+    let quietFor = 0;
+    for (let i = 0; i < maxTicks; i++) {
+      await this.tick();
+      if (this.quiet()) {
+        if (++quietFor >= 3) return;
+      } else quietFor = 0;
+    }
+    throw new Error('world did not settle');
+  }
+
+  /**
+   * One protocol tick: let stream bytes and the proxy's relay run, deliver what fell due on the
+   * hub, maintain the proxy (resends, heartbeats, flush), step the backend and every client.
+   */
+  override async tick(n = 1): Promise<void> {
+    const proxy = this.proxy as unknown as { maintain?: () => void };
+    if (typeof proxy.maintain !== 'function')
+      throw new Error('Proxy.maintain() is gone: update proxyWorldSim');
+    for (let i = 0; i < n; i++) {
+      await settle();
+      this.hub.advance(this.tickMs);
+      proxy.maintain();
+      this.server.step();
+      for (const c of this.clients) c.step();
+    }
+  }
+
+  override async close(): Promise<void> {
+    for (const c of this.clients) await c.close();
+    await this.proxy?.close();
+    await this.server.close();
+    await this.hub.close();
+  }
+}
+
+// ---- the operations of test/world.convergence.test.ts --------------------------------------------
+// Copied (not imported): they live inside that test file, and importing a test file would run its
+// tests here too. Keep the two in step.
+
+export type Op =
+  | { k: 'spawn'; x: number; y: number; hp: number | null; room: number }
+  | { k: 'move'; e: number; x: number; y: number }
+  | { k: 'hp'; e: number; hp: number }
+  | { k: 'label'; e: number; text: string | null }
+  | { k: 'despawn'; e: number }
+  | { k: 'scope'; u: number; e: number; how: 'include' | 'exclude' | 'reset' }
+  | { k: 'room'; u: number; room: number; join: boolean }
+  | { k: 'roomEntity'; e: number; room: number; add: boolean }
+  | { k: 'radius'; u: number; r: number }
+  | { k: 'join' }
+  | { k: 'leave'; u: number }
+  | { k: 'tick'; n: number }
+  | { k: 'own'; u: number; x: number; y: number; pub: boolean }
+  | { k: 'ownMove'; u: number; e: number; x: number }
+  | { k: 'ownPublish'; u: number; e: number; pub: boolean }
+  | { k: 'ownDespawn'; u: number; e: number };
+
+const coord = fc.integer({ min: -300, max: 300 });
+const idx = fc.nat({ max: 30 });
+const user = fc.nat({ max: 3 });
+
+export const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      k: fc.constant('spawn' as const),
+      x: coord,
+      y: coord,
+      hp: fc.option(fc.nat({ max: 1000 })),
+      room: fc.nat({ max: 1 }),
+    }),
+    weight: 4,
+  },
+  { arbitrary: fc.record({ k: fc.constant('move' as const), e: idx, x: coord, y: coord }), weight: 4 },
+  { arbitrary: fc.record({ k: fc.constant('hp' as const), e: idx, hp: fc.nat({ max: 1000 }) }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('label' as const),
+      e: idx,
+      text: fc.option(fc.string({ maxLength: 8 })),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ k: fc.constant('despawn' as const), e: idx }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('scope' as const),
+      u: user,
+      e: idx,
+      how: fc.constantFrom('include' as const, 'exclude' as const, 'reset' as const),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('room' as const),
+      u: user,
+      room: fc.nat({ max: 1 }),
+      join: fc.boolean(),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('roomEntity' as const),
+      e: idx,
+      room: fc.nat({ max: 1 }),
+      add: fc.boolean(),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ k: fc.constant('radius' as const), u: user, r: fc.integer({ min: 0, max: 400 }) }),
+    weight: 1,
+  },
+  { arbitrary: fc.constant({ k: 'join' as const }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('leave' as const), u: user }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('tick' as const), n: fc.integer({ min: 1, max: 4 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({ k: fc.constant('own' as const), u: user, x: coord, y: coord, pub: fc.boolean() }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ k: fc.constant('ownMove' as const), u: user, e: idx, x: coord }), weight: 2 },
+  {
+    arbitrary: fc.record({ k: fc.constant('ownPublish' as const), u: user, e: idx, pub: fc.boolean() }),
+    weight: 1,
+  },
+  { arbitrary: fc.record({ k: fc.constant('ownDespawn' as const), u: user, e: idx }), weight: 1 },
+);
+
+/** Client hop conditions: loss ≤ 30 %, duplication ≤ 20 %, reordering ≤ 30 %, latency and jitter. */
+export const conditions = fc.record({
+  loss: fc.integer({ min: 0, max: 30 }).map((p) => p / 100),
+  duplicate: fc.integer({ min: 0, max: 20 }).map((p) => p / 100),
+  reorder: fc.integer({ min: 0, max: 30 }).map((p) => p / 100),
+  latencyMs: fc.integer({ min: 0, max: 60 }),
+  jitterMs: fc.integer({ min: 0, max: 40 }),
+});
+
+/** A connected player of a run: its client, its backend User, and the radius it last asked for. */
+export interface Member {
+  readonly client: Client<WorldChannels>;
+  readonly user: User;
+  radius?: number;
+  /** Closed on purpose by a 'leave' op (everyone else must still be connected at the end). */
+  left: boolean;
+}
+
+/**
+ * Runs operations against a sim as the direct convergence test does: server entities in two
+ * rooms, every player in room 0 with its view centre at the origin, client-owned entities
+ * added to room 0 (only public ones reach other clients).
+ */
+export class OpRunner {
+  readonly rooms: Room<User>[];
+  readonly members: Member[] = [];
+  readonly entities: Entity[] = [];
+  private names = 0;
+
+  constructor(readonly sim: WorldSim) {
+    this.rooms = [sim.server.createRoom(), sim.server.createRoom()];
+    sim.server.on('spawn', (e) => this.rooms[0].addEntity(e));
+    sim.server.on('connect', (u) => {
+      this.rooms[0].addUser(u);
+      sim.server.setViewCenter(u, { x: 0, y: 0 });
+    });
+  }
+
+  async join(): Promise<void> {
+    const m = await this.sim.join(`p${this.names++}`, { handshakeTimeoutMs: 30_000 });
+    this.members.push({ ...m, left: false });
+  }
+
+  private pick(i: number): Entity | undefined {
+    return this.entities.length ? this.entities[i % this.entities.length] : undefined;
+  }
+
+  private member(i: number): Member | undefined {
+    const live = this.members.filter((m) => m.user.connected && m.client.connected);
+    return live.length ? live[i % live.length] : undefined;
+  }
+
+  /** A member's own live entity by index. */
+  private own(i: number, e: number): Entity | undefined {
+    const m = this.member(i);
+    if (!m) return undefined;
+    const mine = [...m.client.entities()].filter((x) => x.isLocal && x.alive);
+    return mine.length ? mine[e % mine.length] : undefined;
+  }
+
+  async apply(o: Op): Promise<void> {
+    const server = this.sim.server;
+    switch (o.k) {
+      case 'spawn': {
+        const e = server.spawn().insert(Position, { x: o.x, y: o.y });
+        if (o.hp !== null) e.insert(Health, { hp: o.hp, max: 1000 });
+        this.rooms[o.room].addEntity(e);
+        this.entities.push(e);
+        return;
+      }
+      case 'move': {
+        const e = this.pick(o.e);
+        if (e?.alive) Object.assign(e.get(Position), { x: o.x, y: o.y });
+        return;
+      }
+      case 'hp': {
+        const e = this.pick(o.e);
+        if (e?.alive) e.insert(Health, { hp: o.hp, max: 1000 });
+        return;
+      }
+      case 'label': {
+        const e = this.pick(o.e);
+        if (!e?.alive) return;
+        if (o.text === null) e.remove(Label);
+        else if (e.has(Label)) e.get(Label).text = o.text;
+        else e.insert(Label, { text: o.text });
+        return;
+      }
+      case 'despawn':
+        this.pick(o.e)?.despawn();
+        return;
+      case 'scope': {
+        const m = this.member(o.u);
+        const e = this.pick(o.e);
+        if (!m || !e?.alive) return;
+        if (o.how === 'include') server.include(m.user, e);
+        else if (o.how === 'exclude') server.exclude(m.user, e);
+        else server.resetScope(m.user, e);
+        return;
+      }
+      case 'room': {
+        const m = this.member(o.u);
+        if (m) o.join ? this.rooms[o.room].addUser(m.user) : this.rooms[o.room].removeUser(m.user);
+        return;
+      }
+      case 'roomEntity': {
+        const e = this.pick(o.e);
+        if (e?.alive) o.add ? this.rooms[o.room].addEntity(e) : this.rooms[o.room].removeEntity(e);
+        return;
+      }
+      case 'radius': {
+        const m = this.member(o.u);
+        if (!m) return;
+        m.client.setViewRadius(o.r);
+        m.radius = o.r;
+        return;
+      }
+      case 'join':
+        if (this.members.length < 5) await this.join();
+        return;
+      case 'leave': {
+        const m = this.member(o.u);
+        if (!m) return;
+        m.left = true;
+        await m.client.close();
+        return;
+      }
+      case 'tick':
+        await this.sim.tick(o.n);
+        return;
+      case 'own': {
+        const m = this.member(o.u);
+        if (!m) return;
+        const e = m.client.spawn().insert(Position, { x: o.x, y: o.y });
+        if (o.pub) e.configureReplication('public');
+        return;
+      }
+      case 'ownMove': {
+        const e = this.own(o.u, o.e);
+        if (e) e.get(Position).x = o.x;
+        return;
+      }
+      case 'ownPublish':
+        this.own(o.u, o.e)?.configureReplication(o.pub ? 'public' : 'private');
+        return;
+      case 'ownDespawn':
+        this.own(o.u, o.e)?.despawn();
+        return;
+    }
+  }
+}
