@@ -11,6 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { codecBench } from './codec.bench.js';
+import { delegationBench } from './delegation.bench.js';
 import { type BenchModule, type BenchRow, createContext, formatTable, sinkValue } from './harness.js';
 import { migrationBench } from './migration.bench.js';
 import { proxyBench } from './proxy.bench.js';
@@ -18,7 +19,14 @@ import { udpBench } from './udp.bench.js';
 import { worldBench } from './world.bench.js';
 
 /** Every benchmark module, in the order they run. Register new ones here. */
-export const MODULES: readonly BenchModule[] = [codecBench, udpBench, proxyBench, worldBench, migrationBench];
+export const MODULES: readonly BenchModule[] = [
+  codecBench,
+  udpBench,
+  proxyBench,
+  worldBench,
+  migrationBench,
+  delegationBench,
+];
 
 interface Args {
   quick: boolean;

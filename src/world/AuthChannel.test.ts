@@ -58,4 +58,34 @@ describe('AuthChannel state machine', () => {
       for (let i = 1; i < 200; i++) ch.offer(i * 2, 'disableDelegation');
     }).toThrow(RangeError);
   });
+  it('orders authority sub-commands inside delegation and drops older ones', () => {
+    const ch = new AuthChannel(10, 'published');
+    const seen: string[] = [];
+    const on = (op: string, _s: string, arg: number) => seen.push(`${op}${op === 'setAuthority' ? arg : ''}`);
+    expect(ch.offer(13, 'setAuthority', on, 2)).toBe('buffered');
+    expect(ch.offer(12, 'setAuthority', on, 1)).toBe('buffered');
+    expect(ch.offer(11, 'enableDelegation', on)).toBe('applied');
+    expect(seen).toEqual(['enableDelegation', 'setAuthority1', 'setAuthority2']);
+    expect(ch.offer(12, 'setAuthority', on, 1)).toBe('stale');
+  });
+
+  it('forceDrain applies every newer buffered op (migration), in id order', () => {
+    const ch = new AuthChannel(0);
+    const seen: string[] = [];
+    ch.offer(3, 'enableDelegation');
+    ch.offer(5, 'setAuthority', undefined, 1);
+    expect(ch.bufferedCount).toBe(2);
+    expect(ch.forceDrain((op) => seen.push(op))).toBe(2);
+    expect(seen).toEqual(['enableDelegation', 'setAuthority']);
+    expect(ch.state).toBe('delegated');
+    expect(ch.bufferedCount).toBe(0);
+    expect(ch.lastAppliedId).toBe(5);
+  });
+
+  it('a migrated channel starts at its real epoch and accepts ids far past the 16-bit wrap', () => {
+    const ch = new AuthChannel(65_533, 'delegated');
+    expect(ch.offer(65_540, 'setAuthority', undefined, 2)).toBe('applied');
+    expect(ch.offer(65_533 + 40_000, 'setAuthority', undefined, 0)).toBe('applied');
+    expect(ch.offer(65_000, 'setAuthority', undefined, 1)).toBe('stale');
+  });
 });

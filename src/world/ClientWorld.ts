@@ -2,9 +2,19 @@ import type { WorldFramePipe } from '../session/SessionPipe.js';
 
 import type { Clock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
+import type { AuthOp } from './AuthChannel.js';
 import { type AnyComponentDef, type ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
-import { ComponentInstance, Entity, type EntityWorld, type ReplicationConfig } from './Entity.js';
-import type { WorldError } from './errors.js';
+import {
+  type AuthorityOp,
+  type AuthorityStatus,
+  ComponentInstance,
+  createInstance,
+  Entity,
+  type EntityWorld,
+  type ReplicationConfig,
+} from './Entity.js';
+import { AuthorityError, type AuthorityResult, type WorldError } from './errors.js';
+import { AuthWire } from './frame.js';
 import { type GlobalEntity, GlobalEntityAllocator, type RemoteEntity } from './ids.js';
 import { WorldConnection, type WorldConnectionOptions, type WorldSink } from './WorldConnection.js';
 
@@ -17,17 +27,33 @@ export interface ClientWorldOptions {
   connection?: WorldConnectionOptions;
 }
 
-/** Client world events (entities the server replicates to this client). */
+/** Client world events (entities the server replicates to this client, and our own). */
 export type ClientWorldEvents = {
   spawn: (entity: Entity) => void;
   despawn: (entity: Entity) => void;
   insert: (entity: Entity, component: AnyComponentDef) => void;
   remove: (entity: Entity, component: AnyComponentDef) => void;
   update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
+  /** One of our entities became public (`configureReplication('public' | 'delegated')`). */
+  publish: (entity: Entity) => void;
+  /** One of our entities became private. */
+  unpublish: (entity: Entity) => void;
+  /** An entity became delegated here: a server entity the server delegated, or ours once migrated. */
+  delegate: (entity: Entity) => void;
+  /** Delegation of an entity was turned off by the server. */
+  undelegate: (entity: Entity) => void;
+  /** This client now holds authority over the entity. */
+  authGranted: (entity: Entity) => void;
+  /** Someone else (another client or the server) holds authority. */
+  authDenied: (entity: Entity) => void;
+  /** Authority over the entity is available again (or delegation ended) after being held/requested/denied. */
+  authReset: (entity: Entity) => void;
 };
 
 /** Key of the server connection (owner key of every entity the server replicates here). */
 export const SERVER_KEY = 'server';
+
+const HOLDING: ReadonlySet<AuthorityStatus | null> = new Set(['granted', 'releasing']);
 
 /**
  * The client side of replication: a mirror of the server's entities in this client's scope,
@@ -42,6 +68,10 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
   private readonly entityMap = new Map<GlobalEntity, Entity>();
   private dirty: ComponentInstance[] = [];
   private unspawned: Entity[] = [];
+  /** Entities whose release waits for our writes to be acknowledged. */
+  private readonly releasing = new Set<Entity>();
+  /** Entities whose authority request we cancelled (a grant for it is answered by the cancel). */
+  private readonly cancelled = new Set<Entity>();
   private stepNo = 0;
   private readonly allowClientEntities: boolean;
 
@@ -81,6 +111,15 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
     const fresh = this.unspawned;
     this.unspawned = [];
     for (const e of fresh) if (e.alive) this.connection.host.spawn(e);
+    // a release goes out once everything we wrote as holder is acknowledged, so no write of
+    // ours can reach the server after it (and be refused)
+    for (const e of this.releasing) {
+      if (e.authority !== 'releasing' || !e.alive) this.releasing.delete(e);
+      else if (this.connection.heldClean(e)) {
+        this.connection.host.authorityRequest(e, true);
+        this.releasing.delete(e);
+      }
+    }
     this.connection.flush(this.stepNo);
     this.connection.maintain();
   }
@@ -115,8 +154,15 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
   }
 
   checkAuthoring(e: Entity): void {
-    if (e.ownerKey !== null)
-      throw new Error(`entity ${e.id} is replicated from the server; only the server changes it`);
+    if (e.ownerKey === null) return;
+    if (e.replication === 'delegated') {
+      if (HOLDING.has(e.authority)) return;
+      throw new AuthorityError(
+        'not-holder',
+        `entity ${e.id} is delegated and this client does not hold authority`,
+      );
+    }
+    throw new Error(`entity ${e.id} is replicated from the server; only the server changes it`);
   }
 
   componentInserted(e: Entity, inst: ComponentInstance): void {
@@ -133,8 +179,80 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
     this.entityMap.delete(e.id);
   }
 
-  replicationConfigured(e: Entity, mode: ReplicationConfig): void {
-    this.connection.host.publish(e, mode === 'public');
+  configureReplication(e: Entity, mode: ReplicationConfig): void {
+    if (e.ownerKey !== null) {
+      throw new AuthorityError(
+        'not-allowed',
+        `entity ${e.id} is the server's; only the server configures it`,
+      );
+    }
+    if (e.replication === 'delegated') {
+      throw new AuthorityError(
+        'not-allowed',
+        `entity ${e.id} is being delegated; the server configures it now`,
+      );
+    }
+    if (mode === e.replication) return;
+    const host = this.connection.host;
+    if (mode === 'delegated') {
+      // a private entity is published first: the server delegates only public ones
+      if (e.replication === 'private') {
+        e.replication = 'public';
+        host.publish(e, true);
+        this.emit('publish', e);
+      }
+      e.replication = 'delegated';
+      host.delegation(e, true);
+      return;
+    }
+    e.replication = mode;
+    host.publish(e, mode === 'public');
+    this.emit(mode === 'public' ? 'publish' : 'unpublish', e);
+  }
+
+  authorityOp(e: Entity, op: AuthorityOp): AuthorityResult {
+    if (!e.alive) return fail('despawned', `entity ${e.id} is despawned`);
+    if (op === 'give' || op === 'take')
+      return fail('not-allowed', 'only the server gives or takes authority');
+    if (e.replication !== 'delegated' || e.ownerKey === null || e.authority === null) {
+      return fail('not-delegated', `entity ${e.id} is not delegated`);
+    }
+    const s = e.authority;
+    if (op === 'request') {
+      if (s === 'available' || s === 'denied') {
+        this.cancelled.delete(e);
+        this.setStatus(e, 'requested');
+        this.connection.host.authorityRequest(e, false);
+      }
+      return OK;
+    }
+    if (s === 'requested') {
+      // cancel: the server may already have granted it, so tell it too
+      this.cancelled.add(e);
+      this.setStatus(e, 'available');
+      this.connection.host.authorityRequest(e, true);
+    } else if (s === 'granted') {
+      this.setStatus(e, 'releasing');
+      this.releasing.add(e);
+    }
+    return OK;
+  }
+
+  /** Move `e` to authority status `s`, with exactly one event per real transition. */
+  private setStatus(e: Entity, s: AuthorityStatus | null, migrated = false): void {
+    const prev = e.authority;
+    if (prev === s) return;
+    e.authority = s;
+    const holding = HOLDING.has(s);
+    const wasHolding = HOLDING.has(prev);
+    e.holding = holding;
+    e.writeLocked = s !== null && !holding;
+    if (holding && !wasHolding && !migrated) this.connection.beginHolding(e);
+    if (!holding && wasHolding) this.connection.endHolding(e);
+    if (s === 'granted' && prev !== 'releasing') this.emit('authGranted', e);
+    else if (s === 'denied') this.emit('authDenied', e);
+    else if ((s === 'available' || s === null) && prev !== null && prev !== 'available')
+      this.emit('authReset', e);
   }
 
   private makeSink(): WorldSink {
@@ -152,6 +270,10 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
         return e;
       },
       remoteDespawn(_conn, e) {
+        self.releasing.delete(e);
+        self.cancelled.delete(e);
+        // a holder that despawned the entity itself has already taken it out
+        if (!e.alive) return;
         e.alive = false;
         for (const inst of e.components) if (inst) inst.alive = false;
         self.entityMap.delete(e.id);
@@ -170,12 +292,78 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
         e.components[kind.index] = undefined;
         self.emit('remove', e, kind.def);
       },
-      remotePublicity() {
-        // the server does not send publicity to clients
+      remotePublicity(_conn, e, op: AuthOp, arg, kinds) {
+        if (op === 'enableDelegation') {
+          if (e.replication === 'delegated') return;
+          e.replication = 'delegated';
+          self.emit('delegate', e);
+          self.setStatus(e, 'available');
+        } else if (op === 'disableDelegation') {
+          if (e.replication !== 'delegated') return;
+          e.replication = 'public';
+          self.releasing.delete(e);
+          self.cancelled.delete(e);
+          self.setStatus(e, null);
+          self.emit('undelegate', e);
+        } else if (op === 'setAuthority') {
+          const wasHolding = HOLDING.has(e.authority);
+          const status: AuthorityStatus =
+            arg === AuthWire.Granted ? 'granted' : arg === AuthWire.Denied ? 'denied' : 'available';
+          // a grant repeated while we are releasing does not undo the release
+          if (status === 'granted' && e.authority === 'releasing') return;
+          // a grant answering a request we cancelled: the cancel (sent after it) releases it
+          if (self.cancelled.has(e)) {
+            if (status === 'granted') return;
+            self.cancelled.delete(e);
+          }
+          self.setStatus(e, status);
+          // a former holder is brought back to the server's structure (values follow as updates)
+          if (wasHolding && kinds && e.alive) self.resync(e, kinds);
+        }
+      },
+      remoteMigrated(_conn, e) {
+        e.ownerKey = SERVER_KEY;
+        e.replication = 'delegated';
+        self.emit('delegate', e);
+        self.setStatus(e, 'granted', true);
       },
       remoteUpdated(_conn, e, kind, changed) {
         if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, changedKeys(kind, changed));
       },
+      delegateRequested() {
+        // only servers migrate remote entities
+      },
+      canWrite() {
+        return false;
+      },
+      authorityRequest() {
+        // only servers arbitrate authority
+      },
+      heldDespawn() {
+        // only servers host entities others hold
+      },
     };
   }
+
+  /** Make `e` have exactly the component kinds the server has (after losing authority). */
+  private resync(e: Entity, kinds: readonly ComponentKind[]): void {
+    const want = new Set(kinds.map((k) => k.index));
+    for (const inst of e.components) {
+      if (!inst || want.has(inst.kind.index)) continue;
+      inst.alive = false;
+      e.components[inst.kind.index] = undefined;
+      this.emit('remove', e, inst.kind.def);
+    }
+    for (const k of kinds) {
+      if (e.components[k.index]) continue;
+      e.components[k.index] = createInstance(k, e, undefined);
+      this.emit('insert', e, k.def);
+    }
+  }
+}
+
+const OK: AuthorityResult = { ok: true };
+
+function fail(code: AuthorityError['code'], message: string): AuthorityResult {
+  return { ok: false, error: new AuthorityError(code, message) };
 }

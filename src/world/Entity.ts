@@ -3,11 +3,21 @@ import type { ComponentDef } from '../serde/definitions.js';
 import type { Infer, Schema } from '../serde/Schema.js';
 import type { AnyComponentDef, ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
 import { measureBits } from './ComponentRegistry.js';
+import { AuthorityError, type AuthorityResult } from './errors.js';
 import type { HostEntityChannel } from './HostEngine.js';
 import type { GlobalEntity } from './ids.js';
 
-/** What an entity's replication mode may be set to by its authoring client. */
-export type ReplicationConfig = 'private' | 'public';
+/**
+ * Publicity of an entity: `private` (server only), `public` (others in scope too), `delegated`
+ * (server-owned; any client in scope may request authority to write it). DESIGN §4.
+ */
+export type ReplicationConfig = 'private' | 'public' | 'delegated';
+/** A client's view of authority over a delegated entity. */
+export type AuthorityStatus = 'available' | 'requested' | 'granted' | 'releasing' | 'denied';
+/** Authority operations an entity forwards to its world. */
+export type AuthorityOp = 'request' | 'release' | 'give' | 'take';
+/** {@link Entity.authHolder} when the server itself holds authority. */
+export const SERVER_HOLDER: unique symbol = Symbol('server');
 /** What happens on a client when an entity leaves its scope. */
 export type ScopeExitPolicy = 'despawn' | 'keep';
 
@@ -21,7 +31,10 @@ export interface EntityWorld {
   componentInserted(e: Entity, inst: ComponentInstance, replaced: ComponentInstance | undefined): void;
   componentRemoved(e: Entity, inst: ComponentInstance): void;
   entityDespawned(e: Entity): void;
-  replicationConfigured(e: Entity, mode: ReplicationConfig): void;
+  /** Validate and apply a publicity change (the world sets {@link Entity.replication}). */
+  configureReplication(e: Entity, mode: ReplicationConfig): void;
+  /** Request/release (client), give/take/release (server) authority over a delegated entity. */
+  authorityOp(e: Entity, op: AuthorityOp, user?: unknown): AuthorityResult;
   /** The entity's scope exit policy changed (a server re-evaluates its scope). */
   scopeExitPolicyChanged?(e: Entity): void;
 }
@@ -62,6 +75,7 @@ export class ComponentInstance {
 
   /** Set property `i`; validates (EncodeError at the call site, not at send time) and tracks. */
   set(i: number, v: unknown): void {
+    if (this.entity.writeLocked) throw notHolder(this.entity);
     const kind = this.kind;
     if (kind.types[i].equals(this.values[i], v)) return;
     if (kind.validate[i]) measureBits(kind.types[i], v);
@@ -107,6 +121,17 @@ export class Entity {
   touchedRound = 0;
   /** @internal dense index in the world (recycled after despawn), -1 when unused. */
   slot = -1;
+  /**
+   * Client: this client's authority status over a delegated entity (null when not delegated).
+   * Server: always null (see {@link authHolder}).
+   */
+  authority: AuthorityStatus | null = null;
+  /** Server: who holds authority over a delegated entity — a user key, {@link SERVER_HOLDER}, or null (available). */
+  authHolder: unknown = null;
+  /** @internal client: delegated and not held here — local writes throw. */
+  writeLocked = false;
+  /** @internal client: this client holds authority (server updates for it are not applied). */
+  holding = false;
 
   constructor(
     readonly id: GlobalEntity,
@@ -172,16 +197,38 @@ export class Entity {
     this.world.entityDespawned(this);
   }
 
-  /** Client-authored entities: 'private' (server only) or 'public' (others in scope too). */
+  /**
+   * 'private' (server only), 'public' (others in scope too) or 'delegated' (handed to the server;
+   * any client in scope may then request authority). The owning client may set all three on its
+   * own entities (delegating a private one publishes it first); the server may delegate a
+   * client's entity, and delegate or undelegate its own.
+   */
   configureReplication(mode: ReplicationConfig): this {
     this.checkAlive();
-    this.world.checkAuthoring(this);
-    if (mode !== 'private' && mode !== 'public') throw new Error(`unknown replication mode ${mode}`);
-    if (this.replication !== mode) {
-      this.replication = mode;
-      this.world.replicationConfigured(this, mode);
-    }
+    if (mode !== 'private' && mode !== 'public' && mode !== 'delegated')
+      throw new Error(`unknown replication mode ${mode}`);
+    this.world.configureReplication(this, mode);
     return this;
+  }
+
+  /** Client: ask the server for authority over this delegated entity (`authority` becomes 'requested'). */
+  requestAuthority(): AuthorityResult {
+    return this.world.authorityOp(this, 'request');
+  }
+
+  /** Client: give up (or cancel a request for) authority. Server: make authority available to all. */
+  releaseAuthority(): AuthorityResult {
+    return this.world.authorityOp(this, 'release');
+  }
+
+  /** Server: hand authority to `user` (who must have the entity in scope). */
+  giveAuthority(user: unknown): AuthorityResult {
+    return this.world.authorityOp(this, 'give', user);
+  }
+
+  /** Server: hold authority itself; every client is denied. */
+  takeAuthority(): AuthorityResult {
+    return this.world.authorityOp(this, 'take');
   }
 
   /** Server: what a client does with this entity when it leaves the client's scope. */
@@ -196,6 +243,13 @@ export class Entity {
   private checkAlive(): void {
     if (!this.alive) throw new Error(`entity ${this.id} is despawned`);
   }
+}
+
+function notHolder(e: Entity): AuthorityError {
+  return new AuthorityError(
+    'not-holder',
+    `entity ${e.id} is delegated and this client does not hold authority`,
+  );
 }
 
 /** A new instance of `kind` on `e` from plain values (validated; entity refs checked). */

@@ -1,6 +1,6 @@
 import type { ComponentKind } from './ComponentRegistry.js';
 import type { Entity } from './Entity.js';
-import { CmdType, varUintBits } from './frame.js';
+import { AuthWire, CmdType, varUintBits } from './frame.js';
 import { type GlobalEntity, type HostEntity, HostIdAllocator } from './ids.js';
 import type { LocalEntityMap } from './LocalEntityMap.js';
 
@@ -22,16 +22,30 @@ export const COMMAND_WINDOW = 16384;
 export interface OutCommand {
   /** Exact command id (the wire carries the low 16 bits). */
   readonly id: number;
-  readonly type: CmdType;
-  readonly channel: HostEntityChannel;
-  /** Spawn: kinds the entity is born with (fixed at creation; values are read at send time). */
+  /** Rewritten (same id) when the entity migrates: e.g. Insert → HeldInsert, Publish → Noop. */
+  type: CmdType;
+  /** Rewritten when the entity migrates (the id written is always the channel's current one). */
+  channel: HostEntityChannel;
+  /** Spawn: kinds the entity is born with; Authority: the kinds of a resync (values read at send time). */
   readonly kinds?: readonly ComponentKind[];
   /** Insert/Remove: the kind. */
   readonly kind?: ComponentKind;
+  /** Delegation: 1 on; Authority: status; AuthorityRequest: 1 release; MigrateResponse: old id. */
+  readonly arg?: number;
   lastSentAt: number;
   sends: number;
   acked: boolean;
 }
+
+/** Establishes records the peer already has (no command creates them). */
+const ALREADY_THERE: OutCommand = {
+  id: -1,
+  type: CmdType.Noop,
+  channel: undefined as unknown as HostEntityChannel,
+  lastSentAt: 0,
+  sends: 0,
+  acked: true,
+};
 
 /**
  * Per (entity, component) state of one connection: the diff mask (properties changed since the
@@ -65,11 +79,11 @@ export class HostComponentRecord {
   /** Step at which updates for it last went out (staleness = priority). */
   lastSentStep = 0;
   readonly channel: HostEntityChannel;
-  /** The spawn or insert command that created the instance on the peer. */
-  readonly establishedBy: OutCommand;
+  /** The command that created the instance on the peer (spawn, insert, or a migration/resync). */
+  establishedBy: OutCommand;
 
   constructor(channel: HostEntityChannel, kind: ComponentKind, establishedBy: OutCommand) {
-    this.live = channel.state === 'live';
+    this.live = channel.state === 'live' && !channel.heldByPeer;
     this.kind = kind;
     this.entity = channel.entity;
     this.head = channel.head;
@@ -91,6 +105,17 @@ export class HostEntityChannel {
   readonly idBits: number;
   /** See {@link HostComponentRecord.head}. */
   readonly head: number;
+  /**
+   * Client: the channel is about an entity the *peer* hosts (`hostId` is the peer's id): it
+   * carries the authority holder's writes and authority requests (receiver-hosted commands,
+   * the held-updates section).
+   */
+  readonly held: boolean;
+  private _heldByPeer = false;
+  /** Client: index of the last frame that carried one of this held channel's updates (-1: none). */
+  lastUpdateFrame = -1;
+  /** Client, held channel: component kinds we ever inserted or removed as holder (lazily made). */
+  touched: Set<ComponentKind> | null = null;
 
   constructor(
     readonly hostId: HostEntity,
@@ -99,9 +124,25 @@ export class HostEntityChannel {
     readonly owner: HostEngineOwner,
     /** The engine that hosts it (keeps its per-slot liveness index in step). */
     private readonly engine?: HostEngine,
+    held = false,
   ) {
     this.idBits = varUintBits(hostId);
     this.head = updateHead(hostId);
+    this.held = held;
+  }
+
+  /**
+   * Server: the peer holds authority over the entity. It is the writer, so nothing about the
+   * entity is sent to it (no updates, no inserts/removes: records are kept silently) until
+   * authority leaves it, when a resync brings it back to the server's state.
+   */
+  get heldByPeer(): boolean {
+    return this._heldByPeer;
+  }
+
+  set heldByPeer(v: boolean) {
+    this._heldByPeer = v;
+    for (const rec of this.components) if (rec) rec.live = this._state === 'live' && !v;
   }
 
   /** live: updates flow. frozen: kept on the peer out of scope (commands flow, updates wait). dying: despawn sent. */
@@ -111,7 +152,7 @@ export class HostEntityChannel {
 
   set state(s: 'live' | 'frozen' | 'dying') {
     this._state = s;
-    for (const rec of this.components) if (rec) rec.live = s === 'live';
+    for (const rec of this.components) if (rec) rec.live = s === 'live' && !this._heldByPeer;
     const slot = this.entity.slot;
     if (this.engine !== undefined && slot >= 0 && this.engine.bySlot[slot] === this)
       this.engine.setLiveSlot(slot, s === 'live');
@@ -166,6 +207,8 @@ export class HostEngine {
   queue: OutCommand[] = [];
   private nextId = 0;
   private readonly ids = new HostIdAllocator();
+  /** Host ids of migrated entities, reusable once their redirect has expired. */
+  private readonly retired: { id: HostEntity; at: number }[] = [];
 
   constructor(
     private readonly map: LocalEntityMap,
@@ -214,8 +257,15 @@ export class HostEngine {
     for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
     e.viewers.push(ch);
     // publicity is the author's to send (a client's own entities; never relayed ones)
-    if (e.isLocal && e.replication === 'public' && this.sendsPublicity) {
-      this.push(CmdType.Publish, ch, undefined, undefined);
+    if (this.sendsPublicity) {
+      if (e.isLocal && e.replication !== 'private') this.push(CmdType.Publish, ch, undefined, undefined);
+      if (e.isLocal && e.replication === 'delegated')
+        this.push(CmdType.Delegation, ch, undefined, undefined, 1);
+    } else if (e.replication === 'delegated' && e.ownerKey === null) {
+      // a server's delegated entity: the new viewer learns it is delegated and who may write
+      this.push(CmdType.Delegation, ch, undefined, undefined, 1);
+      const status = e.authHolder === null ? AuthWire.Available : AuthWire.Denied;
+      this.push(CmdType.Authority, ch, undefined, undefined, status);
     }
     this.owner.hostChannelOpened(ch);
     return ch;
@@ -226,6 +276,16 @@ export class HostEngine {
     const ch = this.channels.get(e.id);
     if (!ch) return;
     this.channels.delete(e.id);
+    if (ch.held) {
+      // the authority holder despawns the peer's entity: the peer's Despawn will follow
+      const vi = e.viewers.indexOf(ch);
+      if (vi >= 0) e.viewers.splice(vi, 1);
+      for (const rec of ch.components) if (rec) rec.alive = false;
+      ch.components.length = 0;
+      ch.state = 'dying';
+      this.push(CmdType.HeldDespawn, ch, undefined, undefined);
+      return;
+    }
     if (e.slot >= 0 && this.bySlot[e.slot] === ch) {
       this.bySlot[e.slot] = undefined;
       this.setLiveSlot(e.slot, false);
@@ -244,6 +304,15 @@ export class HostEngine {
   insert(e: Entity, kind: ComponentKind): void {
     const ch = this.channels.get(e.id);
     if (!ch) return;
+    if (ch.heldByPeer) {
+      // the holder wrote it (or the server did while a client holds): kept silently, resynced later
+      const prev = ch.components[kind.index];
+      if (prev) prev.alive = false;
+      const rec = new HostComponentRecord(ch, kind, ALREADY_THERE);
+      rec.delivered = true;
+      this.setRecord(ch, kind.index, rec);
+      return;
+    }
     const old = ch.components[kind.index];
     if (old) {
       // a replacement on the peer is remove + insert, so each stays a legal transition
@@ -261,6 +330,7 @@ export class HostEngine {
     if (!rec) return;
     rec.alive = false;
     this.setRecord(ch, kind.index, undefined);
+    if (ch.heldByPeer) return;
     this.push(CmdType.Remove, ch, undefined, kind);
   }
 
@@ -289,6 +359,197 @@ export class HostEngine {
     this.push(on ? CmdType.Publish : CmdType.Unpublish, ch, undefined, undefined);
   }
 
+  // ---- delegation and authority (DESIGN §4) ----------------------------------------------------
+
+  /** Tell the peer the entity's delegation was turned on or off. */
+  delegation(e: Entity, on: boolean): void {
+    const ch = this.channels.get(e.id);
+    if (ch && !ch.held) this.push(CmdType.Delegation, ch, undefined, undefined, on ? 1 : 0);
+  }
+
+  /** Server: tell the peer its authority status over `e` (an {@link AuthWire} value). */
+  authority(e: Entity, status: number): void {
+    const ch = this.channels.get(e.id);
+    if (ch) this.push(CmdType.Authority, ch, undefined, undefined, status);
+  }
+
+  /** Client: ask for (or give up) authority over an entity the peer hosts as `remoteId`. */
+  authorityRequest(e: Entity, release: boolean, remoteId?: HostEntity): void {
+    const ch = this.heldChannelFor(e, remoteId);
+    if (ch) this.push(CmdType.AuthorityRequest, ch, undefined, undefined, release ? 1 : 0);
+  }
+
+  /** Client: the channel that carries writes and requests about the peer's entity `e`. */
+  heldChannelFor(e: Entity, remoteId?: HostEntity): HostEntityChannel | undefined {
+    const ch = this.channels.get(e.id);
+    if (ch) return ch.held ? ch : undefined;
+    const id = remoteId ?? this.map.remoteOf(e.id);
+    if (id === undefined) return undefined;
+    const held = new HostEntityChannel(id, e, this.owner, undefined, true);
+    this.channels.set(e.id, held);
+    return held;
+  }
+
+  /**
+   * Client: authority granted — our writes to `e` flow to the peer. The grant opens with a
+   * snapshot of our state as commands newer than anything we sent before: a HeldInsert per
+   * component we have (the peer updates an existing one in place) and a HeldRemove per kind we
+   * wrote earlier and no longer have. A write of an earlier grant still in flight — sent before
+   * a resync took it back — is then older, per component, than the snapshot, and loses.
+   */
+  beginHolding(e: Entity, remoteId?: HostEntity): void {
+    const ch = this.heldChannelFor(e, remoteId);
+    if (!ch) return;
+    for (const inst of e.components) {
+      if (!inst) continue;
+      const prev = ch.components[inst.kind.index];
+      if (prev) prev.alive = false;
+      const cmd = this.push(CmdType.Insert, ch, undefined, inst.kind);
+      ch.components[inst.kind.index] = new HostComponentRecord(ch, inst.kind, cmd);
+    }
+    for (const k of ch.touched ?? []) {
+      if (e.components[k.index]) continue;
+      this.push(CmdType.Remove, ch, undefined, k);
+    }
+    if (!e.viewers.includes(ch)) e.viewers.push(ch);
+  }
+
+  /** Client: authority gone — stop tracking our writes (queued requests still go out). */
+  endHolding(e: Entity): void {
+    const ch = this.channels.get(e.id);
+    if (!ch?.held) return;
+    for (const rec of ch.components) if (rec) rec.alive = false;
+    ch.components.length = 0;
+    const vi = e.viewers.indexOf(ch);
+    if (vi >= 0) e.viewers.splice(vi, 1);
+  }
+
+  /**
+   * Server, migration step 4/9: host `e` — which the peer authored and still has, with exactly
+   * the components `kinds` — under a new host id. No Spawn or Insert is sent: the first command
+   * of the channel is MigrateResponse(old id → new id), and the records are established by it
+   * (updates may flow once the peer has applied it).
+   */
+  adoptMigrated(e: Entity, kinds: readonly ComponentKind[], oldRemoteId: number): HostEntityChannel {
+    const ch = new HostEntityChannel(this.ids.allocate(), e, this.owner, this);
+    this.channels.set(e.id, ch);
+    if (e.slot >= 0) {
+      this.bySlot[e.slot] = ch;
+      this.setLiveSlot(e.slot, true);
+    }
+    this.byHostId.set(ch.hostId, ch);
+    this.map.insertHost(e.id, ch.hostId);
+    const cmd = this.push(CmdType.MigrateResponse, ch, undefined, undefined, oldRemoteId);
+    for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
+    e.viewers.push(ch);
+    this.owner.hostChannelOpened(ch);
+    return ch;
+  }
+
+  /** Server: the peer now holds authority. `announce`: send it Authority(granted) (not after a migration, which implies it). */
+  holdByPeer(e: Entity, announce: boolean): void {
+    const ch = this.channels.get(e.id);
+    if (!ch) return;
+    ch.heldByPeer = true;
+    if (announce) this.push(CmdType.Authority, ch, undefined, undefined, AuthWire.Granted);
+  }
+
+  /**
+   * Server: the peer no longer holds authority. Its status goes with a resync: the kinds the
+   * entity has here (the peer aligns its structure) and every property resent once the command
+   * is applied — writes of its that arrived too late were refused, and nothing was sent to it
+   * while it held authority.
+   */
+  releaseByPeer(e: Entity, status: number): void {
+    const ch = this.channels.get(e.id);
+    if (!ch) return;
+    const kinds: ComponentKind[] = [];
+    for (const inst of e.components) if (inst) kinds.push(inst.kind);
+    const cmd = this.push(CmdType.Authority, ch, kinds, undefined, status);
+    ch.heldByPeer = false;
+    for (let k = 0; k < ch.components.length; k++) {
+      const rec = ch.components[k];
+      if (rec && !e.components[k]) {
+        rec.alive = false;
+        this.setRecord(ch, k, undefined);
+      }
+    }
+    for (const kind of kinds) {
+      let rec = ch.components[kind.index];
+      if (!rec?.alive) {
+        rec = new HostComponentRecord(ch, kind, cmd);
+        this.setRecord(ch, kind.index, rec);
+      }
+      rec.establishedBy = cmd;
+      rec.delivered = false;
+      rec.mask = fullMask(kind.propCount);
+    }
+  }
+
+  /**
+   * Client, migration (host → remote, on MigrateResponse): `old` (our channel for the entity)
+   * becomes a held channel naming the peer's new id `remoteId`. Component records move with their
+   * pending bits (bits of frames still in flight follow through {@link movedRecord}).
+   * Commands keep their ids (the stream stays gap-free): sent-but-unacknowledged ones are
+   * rewritten to name the new id; unsent ones are taken and replayed as the holder's writes.
+   * Either way Insert/Remove/Despawn become HeldInsert/HeldRemove/HeldDespawn, and what has no
+   * meaning for a remote entity (Spawn, Publish, Unpublish, Delegation) retires as Noop.
+   * `old`'s host id is retired until the redirect expires.
+   */
+  migrateToHeld(
+    old: HostEntityChannel,
+    remoteId: HostEntity,
+    now: number,
+  ): { held: HostEntityChannel; rewritten: number; replayed: number } {
+    const e = old.entity;
+    const alive = old.state !== 'dying' && e.alive;
+    if (this.channels.get(e.id) === old) this.channels.delete(e.id);
+    if (e.slot >= 0 && this.bySlot[e.slot] === old) this.bySlot[e.slot] = undefined;
+    this.byHostId.delete(old.hostId);
+    this.retired.push({ id: old.hostId, at: now });
+    const held = new HostEntityChannel(remoteId, e, this.owner, undefined, true);
+    if (alive) this.channels.set(e.id, held);
+    else held.state = 'dying';
+    for (let k = 0; k < old.components.length; k++) {
+      const rec = old.components[k];
+      if (!rec) continue;
+      rec.alive = false;
+      if (!alive) continue;
+      const moved = new HostComponentRecord(held, rec.kind, rec.establishedBy);
+      moved.mask = rec.mask;
+      moved.delivered = rec.delivered;
+      moved.lastSentStep = rec.lastSentStep;
+      movedRecords.set(rec, moved);
+      held.components[k] = moved;
+      if (moved.mask !== 0 && moved.delivered) this.owner.enqueueRecord(moved);
+    }
+    old.components.length = 0;
+    const vi = e.viewers.indexOf(old);
+    if (vi >= 0) e.viewers.splice(vi, 1);
+    if (alive) e.viewers.push(held);
+    let rewritten = 0;
+    let replayed = 0;
+    for (const cmd of old.unacked) {
+      const sent = cmd.sends > 0;
+      cmd.channel = held;
+      cmd.type = heldType(cmd.type);
+      held.unacked.push(cmd);
+      if (cmd.type === CmdType.Noop) continue;
+      if (sent) rewritten++;
+      else replayed++;
+    }
+    old.unacked.length = 0;
+    // acked() may find a dying channel with nothing left; the old one is simply gone
+    old.state = 'dying';
+    return { held, rewritten, replayed };
+  }
+
+  /** Client: host ids of migrated entities whose redirect (and every copy naming them) is past `before`. */
+  releaseRetired(before: number): void {
+    while (this.retired.length > 0 && this.retired[0].at <= before)
+      this.ids.release(this.retired.shift()!.id);
+  }
+
   /** Keep the entity on the peer but stop its updates (scope exit with policy 'keep'). */
   freeze(e: Entity): void {
     const ch = this.channels.get(e.id);
@@ -312,7 +573,8 @@ export class HostEngine {
     const i = ch.unacked.indexOf(cmd);
     if (i >= 0) ch.unacked.splice(i, 1);
     if (ch.state === 'dying') {
-      if (ch.unacked.length === 0) {
+      // a held channel's id is the peer's: nothing of ours to release
+      if (ch.unacked.length === 0 && !ch.held && this.byHostId.get(ch.hostId) === ch) {
         this.byHostId.delete(ch.hostId);
         this.ids.release(ch.hostId);
       }
@@ -341,13 +603,23 @@ export class HostEngine {
     channel: HostEntityChannel,
     kinds: readonly ComponentKind[] | undefined,
     kind: ComponentKind | undefined,
+    arg?: number,
   ): OutCommand {
+    // the authority holder's writes name the peer's entity
+    if (channel.held) {
+      type = heldType(type);
+      if (kind && (type === CmdType.HeldInsert || type === CmdType.HeldRemove)) {
+        channel.touched ??= new Set();
+        channel.touched.add(kind);
+      }
+    }
     const cmd: OutCommand = {
       id: this.nextId++,
       type,
       channel,
       kinds,
       kind,
+      arg,
       lastSentAt: Number.NEGATIVE_INFINITY,
       sends: 0,
       acked: false,
@@ -355,5 +627,41 @@ export class HostEngine {
     this.queue.push(cmd);
     channel.unacked.push(cmd);
     return cmd;
+  }
+}
+
+/**
+ * Records replaced by one on a migrated channel → their successor: bits of a frame still in flight
+ * when the record moved go there if that frame is lost. Off the record itself (a migration is
+ * rare; records are the per-step hot path and stay small); weak, so nothing outlives its record.
+ */
+const movedRecords = new WeakMap<HostComponentRecord, HostComponentRecord>();
+
+/** Where a record replaced by a migration now lives (undefined when it was not moved). */
+export function movedRecord(rec: HostComponentRecord): HostComponentRecord | undefined {
+  return movedRecords.get(rec);
+}
+
+/** Every property bit of a component with `n` properties (n ≤ 32). */
+export function fullMask(n: number): number {
+  return n >= 32 ? -1 : (1 << n) - 1;
+}
+
+/** The receiver-hosted form of a command about an entity the peer hosts (others retire as Noop). */
+function heldType(type: CmdType): CmdType {
+  switch (type) {
+    case CmdType.Insert:
+    case CmdType.HeldInsert:
+      return CmdType.HeldInsert;
+    case CmdType.Remove:
+    case CmdType.HeldRemove:
+      return CmdType.HeldRemove;
+    case CmdType.Despawn:
+    case CmdType.HeldDespawn:
+      return CmdType.HeldDespawn;
+    case CmdType.AuthorityRequest:
+      return CmdType.AuthorityRequest;
+    default:
+      return CmdType.Noop;
   }
 }

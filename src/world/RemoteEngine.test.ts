@@ -34,6 +34,13 @@ class Recorder implements RemoteSink {
   publicity(ch: RemoteEntityChannel, _e: Entity, op: AuthOp): void {
     this.log.push(`${op} ${ch.remoteId}`);
   }
+  migrate(ch: RemoteEntityChannel, oldId: number): Entity | null {
+    this.log.push(`migrate ${oldId} → ${ch.remoteId}`);
+    return new Entity(++this.n, this.world);
+  }
+  migrationRequested(ch: RemoteEntityChannel): void {
+    this.log.push(`delegate ${ch.remoteId}`);
+  }
 }
 
 const spawn = (entity: number, kinds: ComponentKind[] = []): Omit<InCommand, 'wireId'> => ({

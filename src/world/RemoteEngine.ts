@@ -1,4 +1,4 @@
-import { AuthChannel, type AuthOp } from './AuthChannel.js';
+import { AuthChannel, type AuthOp, type AuthState } from './AuthChannel.js';
 import type { ComponentKind } from './ComponentRegistry.js';
 import type { Entity } from './Entity.js';
 import { WorldError } from './errors.js';
@@ -32,7 +32,22 @@ export interface RemoteSink {
   despawn(ch: RemoteEntityChannel, e: Entity): void;
   insert(ch: RemoteEntityChannel, e: Entity, comp: DecodedComponent, frame: number): void;
   remove(ch: RemoteEntityChannel, e: Entity, kind: ComponentKind): void;
-  publicity(ch: RemoteEntityChannel, e: Entity, op: AuthOp): void;
+  /** An authority-stream op applied (`arg`: its argument; `id`: its exact command id). */
+  publicity(
+    ch: RemoteEntityChannel,
+    e: Entity,
+    op: AuthOp,
+    arg: number,
+    id: number,
+    kinds?: ComponentKind[],
+  ): void;
+  /**
+   * MigrateResponse (client side): the peer now hosts our entity `oldId` as `ch`. Returns the
+   * local entity (kept, not respawned), or null when it no longer exists here.
+   */
+  migrate(ch: RemoteEntityChannel, oldId: number, id: number, frame: number): Entity | null;
+  /** The peer delegated its entity (server side): migrate it once the current offer returns. */
+  migrationRequested(ch: RemoteEntityChannel): void;
 }
 
 /** Receiver state of one component of one remote entity. */
@@ -64,8 +79,18 @@ export class RemoteEntityChannel {
   readonly comps = new Map<number, RemoteComponentChannel>();
   auth: AuthChannel | null = null;
   readonly pending: InCmd[] = [];
+  /** Server, holder-write channels: exact id of the last applied AuthorityRequest (-1: none yet). */
+  requestId = -1;
+  /** Set when an applied Delegation asks for migration (performed after the offer returns). */
+  migrateRequested = false;
+  /** Component kinds carried by buffered Authority commands (a resync), by command id. */
+  private readonly authKinds = new Map<number, ComponentKind[]>();
 
-  constructor(readonly remoteId: RemoteEntity) {}
+  constructor(
+    readonly remoteId: RemoteEntity,
+    /** Publicity a new life starts with (server entities are public to clients). */
+    private readonly initialPublicity: AuthState = 'unpublished',
+  ) {}
 
   /** Whether the entity has component `kind` applied. */
   hasComponent(kind: number): boolean {
@@ -76,6 +101,7 @@ export class RemoteEntityChannel {
     const id = c.id;
     switch (c.cmd.type) {
       case CmdType.Spawn:
+      case CmdType.MigrateResponse:
         if (!this.spawned) return id > this.lastId ? 'apply' : 'stale';
         return id > this.epoch ? 'buffer' : 'stale';
       case CmdType.Despawn:
@@ -115,6 +141,49 @@ export class RemoteEntityChannel {
     this.drain(sink);
   }
 
+  /**
+   * Migration (DESIGN §4): resolve every buffered command *now*, in id order, and apply it
+   * through `sink` — insert = insert or replace, remove = remove if present, authority ops
+   * forced through the {@link AuthChannel}. The result is what the causal order would have
+   * produced: per component the newest command wins, and since its id is recorded, an older one
+   * that arrives later is stale. Returns how many commands were applied.
+   */
+  forceDrain(sink: RemoteSink): number {
+    let n = 0;
+    this.drain(sink);
+    const list = this.pending.splice(0);
+    for (const c of list) {
+      if (!this.spawned || c.id < this.epoch) continue;
+      const cmd = c.cmd;
+      if (cmd.type === CmdType.Insert || cmd.type === CmdType.Remove) {
+        const kind = cmd.type === CmdType.Insert ? cmd.component!.kind : cmd.kind!;
+        const cc = this.comps.get(kind.index);
+        if (cc && c.id <= cc.lastId) continue;
+        if (cmd.type === CmdType.Remove && cc?.inserted !== true) {
+          // removing what is not there: nothing to change but the component's order
+          if (cc) cc.lastId = c.id;
+          else this.comps.set(kind.index, new RemoteComponentChannel(c.id));
+          n++;
+          continue;
+        }
+        this.apply(c, sink);
+        n++;
+      } else if (this.verdict(c) === 'apply') {
+        this.apply(c, sink);
+        n++;
+      }
+    }
+    if (this.auth) n += this.auth.forceDrain((op, _s, arg, id) => this.authApplied(sink, op, arg, id));
+    return n;
+  }
+
+  private authApplied(sink: RemoteSink, op: AuthOp, arg: number, id: number): void {
+    const kinds = this.authKinds.get(id);
+    if (kinds) this.authKinds.delete(id);
+    if (op === 'enableDelegation') this.migrateRequested = true;
+    if (this.entity) sink.publicity(this, this.entity, op, arg, id, kinds);
+  }
+
   private drain(sink: RemoteSink): void {
     let i = 0;
     while (i < this.pending.length) {
@@ -146,14 +215,26 @@ export class RemoteEntityChannel {
           cc.frames = new Array(comp.kind.propCount).fill(c.frame);
           this.comps.set(comp.kind.index, cc);
         }
-        this.auth = new AuthChannel(c.id);
+        this.auth = new AuthChannel(c.id, this.initialPublicity);
         this.entity = sink.spawn(this, cmd.components!, c.frame);
+        return;
+      }
+      case CmdType.MigrateResponse: {
+        // our entity, now hosted by the peer: a life that starts already spawned, with the
+        // components we have, delegated, at this command's own exact id
+        this.spawned = true;
+        this.epoch = c.id;
+        this.lastId = c.id;
+        this.comps.clear();
+        this.auth = new AuthChannel(c.id, 'delegated');
+        this.entity = sink.migrate(this, cmd.arg!, c.id, c.frame);
         return;
       }
       case CmdType.Despawn: {
         this.spawned = false;
         this.lastId = c.id;
         this.comps.clear();
+        this.authKinds.clear();
         this.auth = null;
         const e = this.entity;
         this.entity = null;
@@ -183,11 +264,24 @@ export class RemoteEntityChannel {
         return;
       }
       default: {
-        const op: AuthOp = cmd.type === CmdType.Publish ? 'publish' : 'unpublish';
+        const op: AuthOp =
+          cmd.type === CmdType.Publish
+            ? 'publish'
+            : cmd.type === CmdType.Unpublish
+              ? 'unpublish'
+              : cmd.type === CmdType.Delegation
+                ? cmd.arg
+                  ? 'enableDelegation'
+                  : 'disableDelegation'
+                : 'setAuthority';
+        if (cmd.kinds) this.authKinds.set(c.id, cmd.kinds);
         try {
-          this.auth?.offer(c.id, op, (applied) => {
-            if (this.entity) sink.publicity(this, this.entity, applied);
-          });
+          this.auth?.offer(
+            c.id,
+            op,
+            (applied, _s, arg, id) => this.authApplied(sink, applied, arg, id),
+            cmd.arg ?? 0,
+          );
         } catch {
           throw new WorldError('limit', `entity ${this.remoteId}: too many publicity commands waiting`, true);
         }
@@ -208,7 +302,15 @@ export class RemoteEngine {
   private readonly retireCandidates: RemoteEntityChannel[] = [];
   duplicates = 0;
 
-  constructor(private readonly sink: RemoteSink) {}
+  constructor(
+    private readonly sink: RemoteSink,
+    /** Exact id of the peer's first command (both peers must agree; tests start near the wrap). */
+    firstCommandId = 0,
+    /** Publicity each remote entity starts with. */
+    private readonly initialPublicity: AuthState = 'unpublished',
+  ) {
+    this.recvUpTo = firstCommandId - 1;
+  }
 
   get receivedUpTo(): number {
     return this.recvUpTo;
@@ -236,12 +338,16 @@ export class RemoteEngine {
     if (!ch) {
       if (this.channels.size >= REMOTE_ENTITY_LIMIT)
         throw new WorldError('limit', 'too many remote entities', true);
-      ch = new RemoteEntityChannel(c.cmd.entity);
+      ch = new RemoteEntityChannel(c.cmd.entity, this.initialPublicity);
       this.channels.set(c.cmd.entity, ch);
     }
     const wasSpawned = ch.spawned;
     ch.offer(c, this.sink);
     if (wasSpawned && !ch.spawned) this.retireCandidates.push(ch);
+    if (ch.migrateRequested) {
+      ch.migrateRequested = false;
+      this.sink.migrationRequested(ch);
+    }
   }
 
   /**

@@ -4,8 +4,16 @@ import type { Clock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 import type { AuthOp } from './AuthChannel.js';
 import { type AnyComponentDef, type ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
-import { ComponentInstance, Entity, type EntityWorld, type ReplicationConfig } from './Entity.js';
-import { WorldError } from './errors.js';
+import {
+  type AuthorityOp,
+  ComponentInstance,
+  Entity,
+  type EntityWorld,
+  type ReplicationConfig,
+  SERVER_HOLDER,
+} from './Entity.js';
+import { AuthorityError, type AuthorityResult, WorldError } from './errors.js';
+import { AuthWire } from './frame.js';
 import type { HostEntityChannel } from './HostEngine.js';
 import { type GlobalEntity, GlobalEntityAllocator, type GlobalEntityAllocatorOptions } from './ids.js';
 import { Room } from './Room.js';
@@ -54,8 +62,20 @@ export type ServerWorldEvents<K> = {
   insert: (entity: Entity, component: AnyComponentDef) => void;
   remove: (entity: Entity, component: AnyComponentDef) => void;
   update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
-  /** A client made its entity public or private. */
+  /** A client changed its entity's publicity: `mode` 'public' (published) or 'private' (unpublished). */
   publish: (entity: Entity, mode: ReplicationConfig) => void;
+  /** A client made its entity private (fires together with `publish(entity, 'private')`). */
+  unpublish: (entity: Entity) => void;
+  /** An entity became delegated (a client's entity migrated to the server, or the server's own). */
+  delegate: (entity: Entity) => void;
+  /** Delegation of an entity was turned off. */
+  undelegate: (entity: Entity) => void;
+  /** `user` now holds authority over `entity`. */
+  authGranted: (entity: Entity, user: K) => void;
+  /** `user` asked for authority over `entity` while someone else held it. */
+  authDenied: (entity: Entity, user: K) => void;
+  /** Authority over `entity` is available again (released, reset, holder out of scope or gone). */
+  authReset: (entity: Entity) => void;
 };
 
 interface UserState<K> {
@@ -185,10 +205,12 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     return conn;
   }
 
-  /** The user left: their client-authored entities despawn, they leave every room. */
+  /** The user left: authority it held is released, its client-authored entities despawn, it leaves every room. */
   removeUser(key: K): void {
     const u = this.users.get(key);
     if (!u) return;
+    for (const ch of [...u.conn.host.channels.values()])
+      if (ch.entity.authHolder === key) this.setHolder(ch.entity, null);
     for (const room of [...u.rooms]) room.removeUser(key);
     for (const ch of [...u.conn.host.channels.values()]) {
       const vi = ch.entity.viewers.indexOf(ch);
@@ -536,6 +558,8 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   }
 
   private leave(u: UserState<K>, ch: HostEntityChannel): void {
+    // losing scope ends a holder's authority, for everyone
+    if (ch.entity.authHolder === u.key) this.setHolder(ch.entity, null);
     if (ch.entity.alive && ch.entity.scopeExitPolicy === 'keep') u.conn.host.freeze(ch.entity);
     else u.conn.host.despawn(ch.entity);
   }
@@ -629,8 +653,115 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     }
   }
 
-  replicationConfigured(): void {
-    // server-authored entities are replicated by scope alone
+  /**
+   * Server side of `configureReplication`: a client's entity may only be delegated (migrated,
+   * published first if private); the server's own may be delegated or not ('public'/'private'
+   * both mean "not delegated": server entities are replicated by scope alone).
+   */
+  configureReplication(e: Entity, mode: ReplicationConfig): void {
+    if (e.ownerKey !== null) {
+      if (mode !== 'delegated')
+        throw new Error(`entity ${e.id} is authored by a client; the server cannot change it`);
+      this.delegateClientEntity(e);
+      return;
+    }
+    if (mode === 'delegated') {
+      if (e.replication === 'delegated') return;
+      e.replication = 'delegated';
+      e.authHolder = null;
+      for (const ch of e.viewers) {
+        const host = (ch.owner as WorldConnection).host;
+        host.delegation(e, true);
+        host.authority(e, AuthWire.Available);
+      }
+      this.emit('delegate', e);
+      return;
+    }
+    if (e.replication === 'delegated') {
+      // delegation off: authority ends (a holding client is resynced first), then everyone is told
+      this.setHolder(e, null);
+      for (const ch of e.viewers) (ch.owner as WorldConnection).host.delegation(e, false);
+      e.replication = mode;
+      this.emit('undelegate', e);
+      return;
+    }
+    e.replication = mode;
+  }
+
+  authorityOp(e: Entity, op: AuthorityOp, user?: unknown): AuthorityResult {
+    if (!e.alive) return fail('despawned', `entity ${e.id} is despawned`);
+    if (e.replication !== 'delegated' || e.ownerKey !== null)
+      return fail('not-delegated', `entity ${e.id} is not delegated`);
+    switch (op) {
+      case 'give': {
+        const ch = this.users.get(user as K)?.conn.host.channels.get(e.id);
+        if (ch?.state !== 'live')
+          return fail('not-in-scope', `entity ${e.id} is not in ${String(user)}'s scope`);
+        this.setHolder(e, user as K);
+        return OK;
+      }
+      case 'take':
+        this.setHolder(e, SERVER_HOLDER);
+        return OK;
+      case 'release':
+        this.setHolder(e, null);
+        return OK;
+      default:
+        return fail('not-allowed', 'the server gives, takes or releases authority; clients request it');
+    }
+  }
+
+  /**
+   * Move authority over `e` to `holder` (a user key, {@link SERVER_HOLDER}, or null: available)
+   * and tell every user in scope its status: granted to the holder, denied to the others,
+   * available to all when nobody holds it. A former client holder gets its status with a resync.
+   */
+  private setHolder(e: Entity, holder: unknown): void {
+    const prev = e.authHolder;
+    if (prev === holder) return;
+    e.authHolder = holder;
+    for (const ch of [...e.viewers]) {
+      const conn = ch.owner as WorldConnection;
+      const key = conn.key;
+      const status =
+        holder === null ? AuthWire.Available : holder === key ? AuthWire.Granted : AuthWire.Denied;
+      if (prev === key) conn.host.releaseByPeer(e, status);
+      else if (holder === key) conn.host.holdByPeer(e, true);
+      else conn.host.authority(e, status);
+    }
+    if (holder !== null && holder !== SERVER_HOLDER) this.emit('authGranted', e, holder as K);
+    if (holder === null) this.emit('authReset', e);
+  }
+
+  /**
+   * A client's published entity becomes delegated: it migrates from that client's remote engine
+   * to our host engine (see WorldConnection.migrateToHost), becomes server-owned, and its former
+   * owner — if it has the entity in scope — holds authority; everyone else in scope is denied.
+   * Nobody sees it despawn or respawn: the same Entity lives on, other users' channels untouched.
+   */
+  private delegateClientEntity(e: Entity): void {
+    const owner = e.ownerKey as K;
+    const u = this.users.get(owner);
+    if (!u || e.replication === 'delegated') return;
+    if (e.replication === 'private') {
+      e.replication = 'public';
+      this.emit('publish', e, 'public');
+    }
+    const hostCh = u.conn.migrateToHost(e);
+    if (!hostCh) return;
+    e.ownerKey = null;
+    e.replication = 'delegated';
+    e.authHolder = null;
+    this.touchEntity(e);
+    for (const ch of e.viewers) if (ch !== hostCh) (ch.owner as WorldConnection).host.delegation(e, true);
+    this.emit('delegate', e);
+    if (this.inScope(owner, e)) {
+      e.authHolder = owner;
+      u.conn.host.holdByPeer(e, false); // MigrateResponse means granted
+      for (const ch of e.viewers)
+        if (ch !== hostCh) (ch.owner as WorldConnection).host.authority(e, AuthWire.Denied);
+      this.emit('authGranted', e, owner);
+    }
   }
 
   // ---- client-authored entities --------------------------------------------------------------
@@ -677,9 +808,46 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
         self.emit('remove', e, kind.def);
       },
       remotePublicity(_conn, e, op: AuthOp) {
-        e.replication = op === 'publish' ? 'public' : 'private';
+        if (op !== 'publish' && op !== 'unpublish') return;
+        if (e.ownerKey === null) return; // migrated: publicity is the server's now
+        const mode = op === 'publish' ? 'public' : 'private';
+        if (e.replication === mode) return;
+        e.replication = mode;
         self.touchEntity(e);
-        self.emit('publish', e, e.replication);
+        // 'publish' reports every publicity change with its mode (as it always has);
+        // 'unpublish' is the dedicated event of the public → private transition
+        self.emit('publish', e, mode);
+        if (mode === 'private') self.emit('unpublish', e);
+      },
+      remoteMigrated() {
+        // clients migrate host → remote; a server never receives MigrateResponse
+      },
+      delegateRequested(conn, e) {
+        if (e.ownerKey === conn.key) self.delegateClientEntity(e);
+      },
+      canWrite(conn, e) {
+        return e.authHolder === conn.key;
+      },
+      authorityRequest(conn, e, release) {
+        if (e.replication !== 'delegated' || e.ownerKey !== null) return;
+        const key = conn.key as K;
+        const ch = conn.host.channels.get(e.id);
+        if (release) {
+          if (e.authHolder === key) self.setHolder(e, null);
+          // a cancelled or stale request: answer with the current status so the client settles
+          else conn.host.authority(e, e.authHolder === null ? AuthWire.Available : AuthWire.Denied);
+          return;
+        }
+        if (e.authHolder === key) return;
+        // first request wins; only users with the entity in scope take part
+        if (e.authHolder === null && ch?.state === 'live') self.setHolder(e, key);
+        else {
+          conn.host.authority(e, e.authHolder === null ? AuthWire.Available : AuthWire.Denied);
+          if (e.authHolder !== null) self.emit('authDenied', e, key);
+        }
+      },
+      heldDespawn(conn, e) {
+        self.despawnRemote(e, conn.key as K);
       },
       remoteUpdated(_conn, e, kind, changed) {
         if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, changedKeys(kind, changed));
@@ -691,4 +859,10 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   get currentStep(): number {
     return this.stepNo;
   }
+}
+
+const OK: AuthorityResult = { ok: true };
+
+function fail(code: AuthorityError['code'], message: string): AuthorityResult {
+  return { ok: false, error: new AuthorityError(code, message) };
 }

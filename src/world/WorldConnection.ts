@@ -10,13 +10,16 @@ import type { ComponentInstance, Entity } from './Entity.js';
 import { WorldError } from './errors.js';
 import { FrameWriter } from './FrameWriter.js';
 import {
+  AuthWire,
   CMD_TYPE_BITS,
   CmdType,
   type DecodedComponent,
   decodeFrame,
   FRAME_HEADER_BITS,
   FRAME_TRAILER_BITS,
+  type InCommand,
   type RefWire,
+  receiverHosted,
   refWireBits,
   varUintBits,
   writeFrameHeader,
@@ -24,15 +27,23 @@ import {
 } from './frame.js';
 import {
   COMMAND_WINDOW,
+  fullMask,
   HostComponentRecord,
   HostEngine,
   type HostEngineOwner,
   type HostEntityChannel,
+  movedRecord,
   type OutCommand,
 } from './HostEngine.js';
-import type { GlobalEntity, RemoteEntity } from './ids.js';
-import { LocalEntityMap } from './LocalEntityMap.js';
-import { RemoteEngine, type RemoteEntityChannel, type RemoteSink } from './RemoteEngine.js';
+import type { GlobalEntity, HostEntity, RemoteEntity } from './ids.js';
+import { LocalEntityMap, REDIRECT_TTL_MS } from './LocalEntityMap.js';
+import {
+  type InCmd,
+  RemoteComponentChannel,
+  RemoteEngine,
+  RemoteEntityChannel,
+  type RemoteSink,
+} from './RemoteEngine.js';
 import { SentLog } from './SentLog.js';
 import type { UpdateCache } from './UpdateCache.js';
 import { seqDiff, unwrapSeq } from './wrap.js';
@@ -44,9 +55,30 @@ export interface WorldSink {
   remoteDespawn(conn: WorldConnection, e: Entity): void;
   remoteInsert(conn: WorldConnection, e: Entity, kind: ComponentKind, values: unknown[]): void;
   remoteRemove(conn: WorldConnection, e: Entity, kind: ComponentKind): void;
-  remotePublicity(conn: WorldConnection, e: Entity, op: AuthOp): void;
+  /**
+   * The peer's publicity/authority stream applied `op` (`arg`: Authority status; `kinds`: an
+   * Authority resync's component kinds). A server never sees `enableDelegation` here: that is
+   * {@link delegateRequested}.
+   */
+  remotePublicity(
+    conn: WorldConnection,
+    e: Entity,
+    op: AuthOp,
+    arg: number,
+    kinds?: readonly ComponentKind[],
+  ): void;
   /** Properties (bits) of a peer-authored component changed (values already set). */
   remoteUpdated(conn: WorldConnection, e: Entity, kind: ComponentKind, changed: number): void;
+  /** Client: our entity `e` was migrated to the server (it keeps its identity). */
+  remoteMigrated(conn: WorldConnection, e: Entity): void;
+  /** Server: the owner delegated its entity `e` (migrate it now). */
+  delegateRequested(conn: WorldConnection, e: Entity): void;
+  /** Server: may this peer write `e` (it holds authority)? Writes of others are refused and counted. */
+  canWrite(conn: WorldConnection, e: Entity): boolean;
+  /** Server: the peer asks for (or releases) authority over `e`, which we host. */
+  authorityRequest(conn: WorldConnection, e: Entity, release: boolean): void;
+  /** Server: the authority holder despawned `e`. */
+  heldDespawn(conn: WorldConnection, e: Entity): void;
 }
 
 /** Tuning of one connection's sending. */
@@ -55,6 +87,11 @@ export interface WorldConnectionOptions {
   bytesPerStep?: number;
   /** Floor of the resend / loss timeout in ms (default 10); the timeout is max(floor, 1.5 × RTT). */
   minResendMs?: number;
+  /**
+   * Exact id of the first command in each direction (default 0). Both peers must use the same
+   * value; it exists so tests can run the 16-bit command ids across their wrap point.
+   */
+  firstCommandId?: number;
 }
 
 /** Counters a connection keeps (for metrics and tests). */
@@ -72,6 +109,18 @@ export interface WorldConnectionStats {
   framesLost: number;
   oversizedCommands: number;
   refsExpired: number;
+  /** Commands and updates that named a migrated entity's old id and were routed by its redirect. */
+  redirected: number;
+  /** Writes (updates, held commands) from a peer that does not hold authority: dropped. */
+  refusedWrites: number;
+  /** Entities migrated on this connection (server: remote → host; client: host → remote). */
+  migrations: number;
+  /** Buffered commands force-applied by a migration. */
+  forcedCommands: number;
+  /** Client migration: sent-but-unacknowledged commands rewritten to name the new id. */
+  rewrittenCommands: number;
+  /** Client migration: unsent commands replayed as the authority holder's writes. */
+  replayedCommands: number;
 }
 
 interface SentFrame {
@@ -128,7 +177,22 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     framesLost: 0,
     oversizedCommands: 0,
     refsExpired: 0,
+    redirected: 0,
+    refusedWrites: 0,
+    migrations: 0,
+    forcedCommands: 0,
+    rewrittenCommands: 0,
+    replayedCommands: 0,
   };
+  /**
+   * Server: per entity we host whose authority holder is (or was) this peer, the ordering state
+   * of the holder's writes (per-component last command id and per-property frame). A migrated
+   * entity's drained remote channel lives on here, so writes named with its old id and with its
+   * new one are ordered against the same bookkeeping.
+   */
+  readonly held = new Map<HostEntity, RemoteEntityChannel>();
+  /** Client side of the connection (sends publicity; receives MigrateResponse and Authority). */
+  private readonly isClient: boolean;
   /** Records with bits to send (delivered, live); others re-enter when they become sendable. */
   private readonly dirty: (HostComponentRecord | undefined)[] = [];
   /**
@@ -137,6 +201,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
    */
   private dirtyCount = 0;
   private readonly writer = new FrameWriter(1500);
+  /** Client: records of entities we hold authority over (the held-updates section). */
+  private heldDirty: HostComponentRecord[] = [];
   /** Position in {@link dirty} while a flush writes updates. */
   private cursor = 0;
   /** Scratch list of the commands due in one flush (reused). */
@@ -171,9 +237,16 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     opts: WorldConnectionOptions = {},
   ) {
     this.map = new LocalEntityMap(clock);
-    this.host = new HostEngine(this.map, this, sendsPublicity, registry.kinds.length);
-    this.remote = new RemoteEngine(this);
-    this.opts = { bytesPerStep: opts.bytesPerStep ?? 0, minResendMs: opts.minResendMs ?? 10 };
+    const first = opts.firstCommandId ?? 0;
+    this.host = new HostEngine(this.map, this, sendsPublicity, registry.kinds.length, first);
+    // server entities are public to a client; a client's own start private on the server
+    this.remote = new RemoteEngine(this, first, sendsPublicity ? 'published' : 'unpublished');
+    this.isClient = sendsPublicity;
+    this.opts = {
+      bytesPerStep: opts.bytesPerStep ?? 0,
+      minResendMs: opts.minResendMs ?? 10,
+      firstCommandId: first,
+    };
   }
 
   // ---- HostEngineOwner -----------------------------------------------------------------------
@@ -181,7 +254,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   enqueueRecord(rec: HostComponentRecord): void {
     if (!rec.queued) {
       rec.queued = true;
-      this.dirty[this.dirtyCount++] = rec;
+      if (rec.channel.held) this.heldDirty.push(rec);
+      else this.dirty[this.dirtyCount++] = rec;
     }
   }
 
@@ -334,6 +408,12 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
 
   despawn(ch: RemoteEntityChannel, e: Entity): void {
     this.map.removeRemote(ch.remoteId);
+    // our writes about it are over (queued ones still drain through their commands)
+    const held = this.host.channels.get(e.id);
+    if (held?.held) {
+      this.host.endHolding(e);
+      this.host.channels.delete(e.id);
+    }
     this.sink.remoteDespawn(this, e);
   }
 
@@ -349,8 +429,285 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     this.sink.remoteRemove(this, e, kind);
   }
 
-  publicity(_ch: RemoteEntityChannel, e: Entity, op: AuthOp): void {
-    this.sink.remotePublicity(this, e, op);
+  publicity(
+    ch: RemoteEntityChannel,
+    e: Entity,
+    op: AuthOp,
+    arg: number,
+    id: number,
+    kinds?: readonly ComponentKind[],
+  ): void {
+    // the owner's delegation is a migration, started once the channel's offer returns
+    if (!this.isClient && op === 'enableDelegation') return;
+    if (kinds && op === 'setAuthority') {
+      // a resync after holding authority: the server's structure, ordered at this command's id
+      const want = new Set(kinds.map((k) => k.index));
+      for (const [k, cc] of ch.comps) {
+        if (!want.has(k)) {
+          cc.inserted = false;
+          cc.lastId = Math.max(cc.lastId, id);
+        }
+      }
+      for (const k of kinds) {
+        let cc = ch.comps.get(k.index);
+        if (!cc) {
+          cc = new RemoteComponentChannel(id);
+          ch.comps.set(k.index, cc);
+        }
+        cc.inserted = true;
+        cc.lastId = Math.max(cc.lastId, id);
+      }
+    }
+    this.sink.remotePublicity(this, e, op, arg, kinds);
+  }
+
+  migrationRequested(ch: RemoteEntityChannel): void {
+    if (!this.isClient && ch.entity) this.sink.delegateRequested(this, ch.entity);
+  }
+
+  migrate(ch: RemoteEntityChannel, oldId: number, id: number, frame: number): Entity | null {
+    if (!this.isClient) throw new WorldError('not-allowed', 'a client sent MigrateResponse', true);
+    return this.migrateFromHost(ch, oldId, id, frame);
+  }
+
+  // ---- migration (DESIGN §4) -------------------------------------------------------------------
+
+  /**
+   * Server, remote → host: the peer's entity `e` (published, now delegated) moves into our host
+   * engine, in one call. Returns the new host channel, or undefined when `e` is not the peer's.
+   * Steps (docs/design/delegation.md): 1 drain and apply every buffered command; 2 extract the
+   * inserted component kinds; 3 remove the remote channel; 4 allocate a host id and install a
+   * host channel already holding those components; 5 update the map; 6 redirect old → new;
+   * 7 sent records name channels, not ids, and every id is resolved when a command or update is
+   * written, so retransmissions carry the new id; 8 clean the waitlists; 9 MigrateResponse.
+   */
+  migrateToHost(e: Entity): HostEntityChannel | undefined {
+    const oldId = this.map.remoteOf(e.id);
+    const ch = oldId === undefined ? undefined : this.remote.channels.get(oldId);
+    if (oldId === undefined || !ch?.spawned || ch.entity !== e) return undefined;
+    this.stats.forcedCommands += ch.forceDrain(this); // 1
+    ch.migrateRequested = false;
+    if (!e.alive) return undefined; // a drained Despawn: nothing left to migrate
+    const kinds: ComponentKind[] = []; // 2
+    for (const [k, cc] of ch.comps) if (cc.inserted && e.components[k]) kinds.push(this.registry.kinds[k]);
+    this.remote.channels.delete(oldId); // 3
+    this.map.removeRemote(oldId);
+    const hostCh = this.host.adoptMigrated(e, kinds, oldId); // 4, 5, 9
+    this.map.installRedirect('remote', oldId, 'host', hostCh.hostId); // 6
+    const stale = this.waits.get(oldId); // 8: nothing can wait for a spawned id any more
+    if (stale) {
+      this.waits.delete(oldId);
+      this.waitCount -= stale.length;
+    }
+    this.held.set(hostCh.hostId, ch); // the owner's later writes are ordered by the same channel
+    this.stats.migrations++;
+    return hostCh;
+  }
+
+  /**
+   * Client, host → remote, on MigrateResponse (`ch` is the remote channel of the new id, being
+   * spawned by it): the old host channel's commands are taken, rewritten or replayed as holder
+   * writes (see {@link HostEngine.migrateToHeld}); its components become `ch`'s, already inserted
+   * at this command's id; the redirect old → new is installed. The entity keeps its identity.
+   */
+  private migrateFromHost(ch: RemoteEntityChannel, oldId: number, id: number, frame: number): Entity | null {
+    const old = this.host.byHostId.get(oldId);
+    if (!old) return null;
+    const e = old.entity;
+    const alive = old.state !== 'dying' && e.alive;
+    const moved = this.host.migrateToHeld(old, ch.remoteId, this.clock.now());
+    this.stats.rewrittenCommands += moved.rewritten;
+    this.stats.replayedCommands += moved.replayed;
+    this.stats.migrations++;
+    this.map.removeHost(oldId);
+    this.map.installRedirect('host', oldId, 'remote', ch.remoteId);
+    if (!alive) return null;
+    for (const inst of e.components) {
+      if (!inst) continue;
+      const cc = new RemoteComponentChannel(id);
+      cc.inserted = true;
+      cc.frames = new Array(inst.kind.propCount).fill(frame);
+      ch.comps.set(inst.kind.index, cc);
+    }
+    this.map.insertRemote(e.id, ch.remoteId);
+    ch.entity = e;
+    this.sink.remoteMigrated(this, e);
+    this.fireWaits(ch.remoteId, e);
+    return e;
+  }
+
+  // ---- authority holder's writes -----------------------------------------------------------------
+
+  /** Client: authority over `e` granted (writes flow) / gone. */
+  beginHolding(e: Entity): void {
+    this.host.beginHolding(e, this.map.remoteOf(e.id));
+  }
+
+  endHolding(e: Entity): void {
+    this.host.endHolding(e);
+  }
+
+  /**
+   * Client: everything we wrote to `e` as holder has been acknowledged (no bits waiting, no
+   * held command unacknowledged, the last frame with its updates resolved): a release may go.
+   */
+  heldClean(e: Entity): boolean {
+    const ch = this.host.channels.get(e.id);
+    if (!ch?.held) return true;
+    for (const rec of ch.components) if (rec?.alive && rec.mask !== 0) return false;
+    for (const c of ch.unacked)
+      if (c.type !== CmdType.AuthorityRequest && c.type !== CmdType.Noop) return false;
+    const idx = ch.lastUpdateFrame;
+    if (idx < 0) return true;
+    const f = this.sent[idx % SENT_RING];
+    return !f || f.index !== idx || f.resolved;
+  }
+
+  /** Server: the holder-write ordering channel of an entity we host as `hostId`. */
+  private heldChannel(hostId: HostEntity, e: Entity): RemoteEntityChannel {
+    let ch = this.held.get(hostId);
+    if (ch && ch.entity === e) return ch;
+    ch = new RemoteEntityChannel(hostId);
+    ch.spawned = true;
+    ch.entity = e;
+    // every command of this peer about it is newer than "nothing applied yet"
+    for (const inst of e.components) {
+      if (!inst) continue;
+      const cc = new RemoteComponentChannel(-1);
+      cc.inserted = true;
+      ch.comps.set(inst.kind.index, cc);
+    }
+    this.held.set(hostId, ch);
+    return ch;
+  }
+
+  /** Server: the live entity we host as `hostId`, if any. */
+  private hostedEntity(hostId: HostEntity): Entity | undefined {
+    const hch = this.host.byHostId.get(hostId);
+    if (!hch || hch.state === 'dying' || !hch.entity.alive) return undefined;
+    return this.host.channels.get(hch.entity.id) === hch ? hch.entity : undefined;
+  }
+
+  /**
+   * Server: a command about an entity we host as `hostId` — a receiver-hosted one, or one that
+   * named a migrated entity's old id. Per component the newest command id wins (an older one is
+   * stale), which is exactly where the causal order would have ended.
+   */
+  private heldCommand(c: InCmd, hostId: HostEntity): void {
+    const cmd = c.cmd;
+    const e = this.hostedEntity(hostId);
+    if (!e) return;
+    const held = this.heldChannel(hostId, e);
+    switch (cmd.type) {
+      case CmdType.AuthorityRequest:
+        if (c.id <= held.requestId) return;
+        held.requestId = c.id;
+        this.sink.authorityRequest(this, e, cmd.arg === 1);
+        return;
+      case CmdType.Insert:
+      case CmdType.HeldInsert:
+      case CmdType.Remove:
+      case CmdType.HeldRemove: {
+        if (!this.sink.canWrite(this, e)) {
+          this.stats.refusedWrites++;
+          return;
+        }
+        const insert = cmd.type === CmdType.Insert || cmd.type === CmdType.HeldInsert;
+        const kind = insert ? cmd.component!.kind : cmd.kind!;
+        let cc = held.comps.get(kind.index);
+        if (cc && c.id <= cc.lastId) return;
+        if (!cc) {
+          cc = new RemoteComponentChannel(c.id);
+          held.comps.set(kind.index, cc);
+        }
+        cc.lastId = c.id;
+        cc.inserted = insert;
+        if (!insert) {
+          if (e.components[kind.index]) this.sink.remoteRemove(this, e, kind);
+          return;
+        }
+        const inst = e.components[kind.index];
+        cc.frames = new Array(kind.propCount).fill(c.frame);
+        if (inst === undefined) this.insert(held, e, cmd.component!, c.frame);
+        // already there (a holder's snapshot, or an insert overtaking its remove): update in place
+        else
+          this.applyValues(
+            held,
+            cc,
+            e,
+            inst,
+            kind,
+            fullMask(kind.propCount),
+            cmd.component!.values,
+            c.frame,
+            true,
+          );
+        return;
+      }
+      case CmdType.Despawn:
+      case CmdType.HeldDespawn:
+        if (!this.sink.canWrite(this, e)) {
+          this.stats.refusedWrites++;
+          return;
+        }
+        this.sink.heldDespawn(this, e);
+        return;
+      default:
+        // Spawn/publicity naming the old id: superseded by the migration itself
+        return;
+    }
+  }
+
+  /** Server: an update the holder wrote to an entity we host as `hostId`. */
+  private applyHeldUpdate(
+    hostId: HostEntity,
+    kind: ComponentKind,
+    mask: number,
+    values: unknown[],
+    frame: number,
+  ): void {
+    const e = this.hostedEntity(hostId);
+    const inst = e?.components[kind.index];
+    if (!e || !inst) {
+      this.stats.staleUpdates++;
+      return;
+    }
+    if (!this.sink.canWrite(this, e)) {
+      this.stats.refusedWrites++;
+      return;
+    }
+    const held = this.heldChannel(hostId, e);
+    let cc = held.comps.get(kind.index);
+    if (!cc) {
+      cc = new RemoteComponentChannel(-1);
+      cc.inserted = true;
+      held.comps.set(kind.index, cc);
+    }
+    this.applyValues(held, cc, e, inst, kind, mask, values, frame);
+  }
+
+  /** Route one new command: sender-hosted ids to the remote engine (or a redirect), others to held. */
+  private route(c: InCmd): void {
+    const cmd: InCommand = c.cmd;
+    const t = cmd.type;
+    if (t === CmdType.Noop) return;
+    if (receiverHosted(t)) {
+      if (this.isClient)
+        throw new WorldError('not-allowed', 'the server sent a receiver-hosted command', true);
+      this.heldCommand(c, cmd.entity);
+      return;
+    }
+    if (!this.isClient && (t === CmdType.Authority || t === CmdType.MigrateResponse))
+      throw new WorldError('not-allowed', 'a client sent a server-only command', true);
+    if (!this.isClient && !this.remote.channels.has(cmd.entity)) {
+      const r = this.map.resolveRedirect('remote', cmd.entity);
+      if (r !== undefined && r.side === 'host') {
+        this.stats.redirected++;
+        this.heldCommand(c, r.id);
+        return;
+      }
+    }
+    this.remote.handle(c);
   }
 
   // ---- receiving -------------------------------------------------------------------------------
@@ -373,7 +730,10 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     this.stats.framesReceived++;
     if (frame.ack) this.processAck(frame.ack.latest, frame.ack.bits);
     // frames without content need no ack (else two idle peers would ack each other's acks forever)
-    const full = this.recordReceived(frame.index, frame.commands.length > 0 || frame.updates.length > 0);
+    const full = this.recordReceived(
+      frame.index,
+      frame.commands.length > 0 || frame.updates.length > 0 || frame.held.length > 0,
+    );
     if (full < 0) {
       this.stats.duplicateFrames++;
       return null;
@@ -385,9 +745,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
           this.stats.duplicateCommands++;
           continue;
         }
-        this.remote.handle({ id, frame: full, cmd });
+        this.route({ id, frame: full, cmd });
       }
       for (const u of frame.updates) this.applyUpdate(u.entity, u.kind, u.mask, u.values, full);
+      if (frame.held.length > 0) {
+        if (this.isClient) throw new WorldError('not-allowed', 'the server sent held updates', true);
+        for (const u of frame.held) this.applyHeldUpdate(u.entity, u.kind, u.mask, u.values, full);
+      }
     } catch (err) {
       if (err instanceof WorldError) return err;
       throw err;
@@ -397,18 +761,44 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
 
   private applyUpdate(id: number, kind: ComponentKind, mask: number, values: unknown[], frame: number): void {
     const ch = this.remote.channels.get(id);
+    if (ch === undefined && !this.isClient) {
+      // the owner's update for an entity migrated since: it is a write of the holder now
+      const r = this.map.resolveRedirect('remote', id);
+      if (r !== undefined && r.side === 'host') {
+        this.stats.redirected++;
+        this.applyHeldUpdate(r.id, kind, mask, values, frame);
+        return;
+      }
+    }
     const cc = ch?.comps.get(kind.index);
     const e = ch?.entity;
     const inst = e?.components[kind.index];
-    if (!ch?.spawned || !e || !cc?.inserted || !inst) {
+    // while this client holds authority its own values lead: the server's are not applied
+    if (!ch?.spawned || !e || !cc?.inserted || !inst || e.holding) {
       this.stats.staleUpdates++;
       return;
     }
+    this.applyValues(ch, cc, e, inst, kind, mask, values, frame);
+  }
+
+  /** Apply the properties of one update newer than the last frame that set them. */
+  private applyValues(
+    ch: RemoteEntityChannel,
+    cc: RemoteComponentChannel,
+    e: Entity,
+    inst: ComponentInstance,
+    kind: ComponentKind,
+    mask: number,
+    values: unknown[],
+    frame: number,
+    /** Apply whatever the frame order says (a whole component's values at the frame just recorded). */
+    force = false,
+  ): void {
     let changed = 0;
     const types = kind.types;
     for (let i = 0; i < kind.propCount; i++) {
       const bit = 1 << i;
-      if ((mask & bit) === 0 || frame <= cc.frames[i]) continue;
+      if ((mask & bit) === 0 || (!force && frame <= cc.frames[i])) continue;
       cc.frames[i] = frame;
       let v = values[i];
       if (kind.isRef[i]) {
@@ -522,8 +912,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     f.resolved = true;
     this.stats.framesLost++;
     for (let p = f.logStart; p < f.logEnd; p++) {
-      const rec = this.log.rec(p);
-      if (!rec.alive) continue;
+      let rec = this.log.rec(p);
+      // a record replaced by a migration hands its lost bits to its successor
+      if (!rec.alive) {
+        const moved = movedRecord(rec);
+        if (moved === undefined || !moved.alive) continue;
+        rec = moved;
+      }
       rec.mask |= this.log.mask(p);
       if (rec.delivered && rec.channel.state === 'live') this.enqueueRecord(rec);
     }
@@ -548,7 +943,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   private commandBits(cmd: OutCommand): number {
-    let bits = 1 + 16 + CMD_TYPE_BITS + varUintBits(cmd.channel.hostId);
+    let bits = 1 + 16 + CMD_TYPE_BITS + (cmd.type === CmdType.Noop ? 8 : varUintBits(cmd.channel.hostId));
     const e = cmd.channel.entity;
     switch (cmd.type) {
       case CmdType.Spawn: {
@@ -558,10 +953,22 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         break;
       }
       case CmdType.Insert:
+      case CmdType.HeldInsert:
         bits += this.fullBits(cmd.kind!, this.valuesFor(e, cmd.kind!));
         break;
       case CmdType.Remove:
+      case CmdType.HeldRemove:
         bits += this.registry.kindBits;
+        break;
+      case CmdType.Delegation:
+      case CmdType.AuthorityRequest:
+        bits += 1;
+        break;
+      case CmdType.Authority:
+        bits += 3 + (cmd.kinds ? this.registry.kinds.length : 0);
+        break;
+      case CmdType.MigrateResponse:
+        bits += varUintBits(cmd.arg!);
         break;
     }
     return bits;
@@ -599,7 +1006,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     w.writeBool(true);
     w.writeBits(cmd.id & 0xffff, 16);
     w.writeBits(cmd.type, CMD_TYPE_BITS);
-    w.writeVarUint(ch.hostId);
+    // the channel's *current* id: a command rewritten by a migration names the new one
+    w.writeVarUint(cmd.type === CmdType.Noop ? 0 : ch.hostId);
     switch (cmd.type) {
       case CmdType.Spawn: {
         const kinds = cmd.kinds!;
@@ -608,10 +1016,30 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         break;
       }
       case CmdType.Insert:
+      case CmdType.HeldInsert:
         this.writeFull(w, cmd.kind!, this.valuesFor(e, cmd.kind!), ch.components[cmd.kind!.index]);
         break;
       case CmdType.Remove:
+      case CmdType.HeldRemove:
         w.writeBits(cmd.kind!.index, this.registry.kindBits);
+        break;
+      case CmdType.Delegation:
+      case CmdType.AuthorityRequest:
+        w.writeBits(cmd.arg ?? 0, 1);
+        break;
+      case CmdType.Authority: {
+        w.writeBits(cmd.arg ?? AuthWire.Available, 2);
+        const kinds = cmd.kinds;
+        w.writeBool(kinds !== undefined);
+        if (kinds) {
+          let bits = 0n;
+          for (const k of kinds) bits |= 1n << BigInt(k.index);
+          for (let k = 0; k < this.registry.kinds.length; k++) w.writeBool(((bits >> BigInt(k)) & 1n) === 1n);
+        }
+        break;
+      }
+      case CmdType.MigrateResponse:
+        w.writeVarUint(cmd.arg!);
         break;
     }
   }
@@ -690,7 +1118,10 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     const oldestLive = this.oldestLiveLog(this.log.head);
     const w = this.writer;
     // (the count may grow during the flush: losing an overwritten frame re-queues its records)
-    while ((ci < due.length || ui < this.dirtyCount || (!sentAny && this.ackDirty)) && budgetBits > 0) {
+    while (
+      (ci < due.length || ui < this.dirtyCount || this.heldDirty.length > 0 || (!sentAny && this.ackDirty)) &&
+      budgetBits > 0
+    ) {
       const limit = Math.min(maxFrameBits, budgetBits) - FRAME_TRAILER_BITS;
       const frame: SentFrame = {
         index: this.nextFrame,
@@ -736,6 +1167,17 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         updates = this.writeUpdates(w, limit, stepNo, shared, oldestLive, mayDrop);
         ui = this.cursor;
       }
+      w.writeBool(false);
+      // held updates (a client's writes as authority holder), after every ordinary one
+      if (ci >= due.length && ui >= this.dirtyCount && this.heldDirty.length > 0)
+        updates += this.writeHeldUpdates(
+          w,
+          limit,
+          stepNo,
+          oldestLive,
+          frame.index,
+          frame.cmds.length + updates === 0,
+        );
       this.stats.updatesSent += updates;
       frame.logEnd = this.log.head;
       w.writeBool(false);
@@ -840,9 +1282,57 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     return updates;
   }
 
+  /**
+   * Write queued held updates (receiver-hosted ids) until the frame is full; returns how many.
+   * Records that cannot go now leave the list with their bits (they re-enter when marked).
+   */
+  private writeHeldUpdates(
+    w: FrameWriter,
+    limit: number,
+    stepNo: number,
+    oldestLive: number,
+    index: number,
+    /** Nothing else is in the frame: an update that does not fit now never will (dropped, counted). */
+    emptyFrame: boolean,
+  ): number {
+    const list = this.heldDirty;
+    let n = 0;
+    let i = 0;
+    for (; i < list.length; i++) {
+      const rec = list[i];
+      const inst = rec.entity.components[rec.kind.index];
+      if (!rec.alive || rec.mask === 0 || !rec.delivered || !rec.live || inst === undefined) {
+        rec.queued = false;
+        continue;
+      }
+      if (this.updateBits(rec) > limit - w.bitLength + 1) break;
+      this.writeUpdate(w, rec, this.registry.kindBits);
+      this.log.push(rec, rec.mask, oldestLive);
+      rec.channel.lastUpdateFrame = index;
+      rec.mask = 0;
+      rec.lastSentStep = stepNo;
+      rec.queued = false;
+      n++;
+    }
+    if (n === 0 && emptyFrame && i < list.length) {
+      // larger than a whole frame: it can never be sent; drop its bits (counted) rather than spin
+      this.stats.oversizedCommands++;
+      list[i].mask = 0;
+      list[i].queued = false;
+      i++;
+    }
+    this.heldDirty = list.slice(i);
+    return n;
+  }
+
   /** Housekeeping once per step: expired references and redirects, retired remote channels. */
   maintain(): void {
     const now = this.clock.now();
+    if (this.isClient) this.host.releaseRetired(now - REDIRECT_TTL_MS);
+    else if (this.held.size > 0) {
+      for (const [id, ch] of this.held)
+        if (ch.entity === null || this.hostedEntity(id) !== ch.entity) this.held.delete(id);
+    }
     if (this.waitCount > 0) {
       for (const [id, list] of this.waits) {
         const keep = list.filter((w) => w.deadline > now);
@@ -869,7 +1359,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   /** True when nothing is unacknowledged, no frame awaits its ack, and no bits are waiting. */
   get idle(): boolean {
     this.host.compact();
-    if (this.host.queue.length !== 0 || this.dirtyCount !== 0) return false;
+    if (this.host.queue.length !== 0 || this.dirtyCount !== 0 || this.heldDirty.length !== 0) return false;
     for (let i = this.inFlightHead; i < this.inFlight.length; i++)
       if (!this.inFlight[i].resolved) return false;
     return true;

@@ -23,3 +23,25 @@ export class WorldError extends Error {
     super(`${code}: ${message}`);
   }
 }
+
+/** Why an authority operation or a write on a delegated entity was refused. */
+export type AuthorityErrorCode =
+  | 'not-delegated' // the entity is not delegated: there is no authority to request or release
+  | 'not-holder' // a write on a delegated entity by someone who does not hold its authority
+  | 'not-in-scope' // giving authority to a user who does not have the entity in scope
+  | 'not-allowed' // the operation is not this side's to perform
+  | 'despawned'; // the entity no longer exists
+
+/** A refused authority operation or write (thrown by writes, returned by request/release). */
+export class AuthorityError extends Error {
+  override readonly name = 'AuthorityError';
+  constructor(
+    readonly code: AuthorityErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** Outcome of an authority operation. */
+export type AuthorityResult = { ok: true } | { ok: false; error: AuthorityError };

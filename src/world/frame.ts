@@ -11,7 +11,12 @@ import { MAX_WIRE_ENTITY } from './ids.js';
  * changes nothing.
  */
 
-/** Command types (3 bits on the wire; 6 and 7 are reserved). */
+/**
+ * Command types (4 bits on the wire; 14 and 15 are reserved). The type decides whose id space
+ * the entity field is in: the sender's host ids, except for the *receiver-hosted* types
+ * (AuthorityRequest, HeldInsert, HeldRemove, HeldDespawn), which a client sends about entities
+ * the server hosts (authority requests and writes of the authority holder).
+ */
 export const CmdType = {
   Spawn: 0,
   Despawn: 1,
@@ -19,14 +24,41 @@ export const CmdType = {
   Remove: 3,
   Publish: 4,
   Unpublish: 5,
+  /** Body: `on` (1 bit). Client → server: its own entity; server → client: a server entity. */
+  Delegation: 6,
+  /** Server → client. Body: status (2 bits), hasKinds (1), kinds bitset (one bit per kind) if set. */
+  Authority: 7,
+  /** Client → server, receiver-hosted. Body: `release` (1 bit). */
+  AuthorityRequest: 8,
+  /** Server → client; entity = the new (sender-hosted) id. Body: old id (varuint, receiver's host id). */
+  MigrateResponse: 9,
+  /** Client → server, receiver-hosted: the authority holder's Insert / Remove / Despawn. */
+  HeldInsert: 10,
+  HeldRemove: 11,
+  HeldDespawn: 12,
+  /** A retired command: keeps its id so the stream has no holes; entity 0, no body. */
+  Noop: 13,
 } as const;
 export type CmdType = (typeof CmdType)[keyof typeof CmdType];
-export const CMD_TYPE_BITS = 3;
+export const CMD_TYPE_BITS = 4;
+
+/** Authority status on the wire (Authority command), as the receiving client sees it. */
+export const AuthWire = { Available: 0, Granted: 1, Denied: 2 } as const;
+
+/** Whether a command type names the entity in the receiver's id space. */
+export function receiverHosted(type: CmdType): boolean {
+  return (
+    type === CmdType.AuthorityRequest ||
+    type === CmdType.HeldInsert ||
+    type === CmdType.HeldRemove ||
+    type === CmdType.HeldDespawn
+  );
+}
 
 /** Header bits: u16 index + 1 flag (+ u16 latest + u32 bits when the flag is set). */
 export const FRAME_HEADER_BITS = 16 + 1 + 16 + 32;
-/** Terminator bits for the two sections. */
-export const FRAME_TRAILER_BITS = 2;
+/** Terminator bits for the three sections (commands, updates, held updates). */
+export const FRAME_TRAILER_BITS = 3;
 
 /** An entity reference as it travels: the sender's id space (hosted by the sender or not) and id. */
 export interface RefWire {
@@ -51,6 +83,10 @@ export interface InCommand {
   /** Insert: the component; Remove: its kind. */
   component?: DecodedComponent;
   kind?: ComponentKind;
+  /** Delegation: on; AuthorityRequest: release; Authority: status; MigrateResponse: old id. */
+  arg?: number;
+  /** Authority: the sender's component kinds of the entity (a resync for a former holder). */
+  kinds?: ComponentKind[];
 }
 
 export interface InUpdate {
@@ -66,6 +102,8 @@ export interface DecodedFrame {
   ack: { latest: number; bits: number } | null;
   commands: InCommand[];
   updates: InUpdate[];
+  /** Updates the authority holder wrote to entities the receiver hosts (ids: receiver's). */
+  held: InUpdate[];
 }
 
 // ---- encoding ------------------------------------------------------------------------------
@@ -113,19 +151,23 @@ export function decodeFrame(r: BitReader, registry: ComponentRegistry): DecodedF
   const commands: InCommand[] = [];
   while (r.readBool()) commands.push(readCommand(r, registry));
   const updates: InUpdate[] = [];
-  while (r.readBool()) {
-    const entity = readEntityId(r);
-    const kind = readKind(r, registry);
-    const mask = r.readBits(kind.propCount);
-    if (mask === 0) throw new DecodeError('invalid', 'empty update mask');
-    const values: unknown[] = new Array(kind.propCount);
-    for (let i = 0; i < kind.propCount; i++) {
-      if (mask & (1 << i)) values[i] = readValue(r, kind, i);
-    }
-    updates.push({ entity, kind, mask, values });
-  }
+  while (r.readBool()) updates.push(readUpdate(r, registry));
+  const held: InUpdate[] = [];
+  while (r.readBool()) held.push(readUpdate(r, registry));
   r.expectEnd();
-  return { index, ack, commands, updates };
+  return { index, ack, commands, updates, held };
+}
+
+function readUpdate(r: BitReader, registry: ComponentRegistry): InUpdate {
+  const entity = readEntityId(r);
+  const kind = readKind(r, registry);
+  const mask = r.readBits(kind.propCount);
+  if (mask === 0) throw new DecodeError('invalid', 'empty update mask');
+  const values: unknown[] = new Array(kind.propCount);
+  for (let i = 0; i < kind.propCount; i++) {
+    if (mask & (1 << i)) values[i] = readValue(r, kind, i);
+  }
+  return { entity, kind, mask, values };
 }
 
 function readCommand(r: BitReader, registry: ComponentRegistry): InCommand {
@@ -149,13 +191,30 @@ function readCommand(r: BitReader, registry: ComponentRegistry): InCommand {
       return { wireId, type, entity, components };
     }
     case CmdType.Insert:
+    case CmdType.HeldInsert:
       return { wireId, type, entity, component: readFullComponent(r, registry) };
     case CmdType.Remove:
+    case CmdType.HeldRemove:
       return { wireId, type, entity, kind: readKind(r, registry) };
     case CmdType.Despawn:
+    case CmdType.HeldDespawn:
     case CmdType.Publish:
     case CmdType.Unpublish:
+    case CmdType.Noop:
       return { wireId, type, entity };
+    case CmdType.Delegation:
+    case CmdType.AuthorityRequest:
+      return { wireId, type, entity, arg: r.readBits(1) };
+    case CmdType.Authority: {
+      const arg = r.readBits(2);
+      if (arg > AuthWire.Denied) throw new DecodeError('out-of-range', `unknown authority status ${arg}`);
+      if (!r.readBool()) return { wireId, type, entity, arg };
+      const kinds: ComponentKind[] = [];
+      for (const k of registry.kinds) if (r.readBool()) kinds.push(k);
+      return { wireId, type, entity, arg, kinds };
+    }
+    case CmdType.MigrateResponse:
+      return { wireId, type, entity, arg: readEntityId(r) };
     default:
       throw new DecodeError('out-of-range', `unknown command type ${type}`);
   }

@@ -1,5 +1,5 @@
 /** Layer 4: world replication (entities, components, scopes, host/remote engines). */
-export { AuthChannel, type AuthOffer, type AuthOp, type AuthState } from './AuthChannel.js';
+export { type AuthApply, AuthChannel, type AuthOffer, type AuthOp, type AuthState } from './AuthChannel.js';
 export { ClientWorld, type ClientWorldEvents, type ClientWorldOptions, SERVER_KEY } from './ClientWorld.js';
 export {
   type AnyComponentDef,
@@ -8,17 +8,27 @@ export {
   MAX_PROPERTIES,
 } from './ComponentRegistry.js';
 export {
+  type AuthorityOp,
+  type AuthorityStatus,
   ComponentInstance,
   Entity,
   type EntityWorld,
   type ReplicationConfig,
   type ScopeExitPolicy,
+  SERVER_HOLDER,
 } from './Entity.js';
 export { type EntityRefType, entityRef, isEntityRef } from './entityRef.js';
-export { WorldError, type WorldErrorCode } from './errors.js';
-export { CmdType, type DecodedFrame, decodeFrame } from './frame.js';
+export {
+  AuthorityError,
+  type AuthorityErrorCode,
+  type AuthorityResult,
+  WorldError,
+  type WorldErrorCode,
+} from './errors.js';
+export { AuthWire, CmdType, type DecodedFrame, decodeFrame, receiverHosted } from './frame.js';
 export {
   COMMAND_WINDOW,
+  fullMask,
   HostComponentRecord,
   HostEngine,
   HostEntityChannel,
