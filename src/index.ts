@@ -29,9 +29,21 @@ export { RejectCode } from './session/packets/kinds.js';
 export type { SessionPipe, WorldFramePipe } from './session/SessionPipe.js';
 export { type Clock, ManualClock, systemClock } from './util/Clock.js';
 export type { AnyComponentDef } from './world/ComponentRegistry.js';
-export { Entity, type ReplicationConfig, type ScopeExitPolicy } from './world/Entity.js';
+export {
+  type AuthorityStatus,
+  Entity,
+  type ReplicationConfig,
+  type ScopeExitPolicy,
+  SERVER_HOLDER,
+} from './world/Entity.js';
 export { type EntityRefType, entityRef } from './world/entityRef.js';
-export { WorldError, type WorldErrorCode } from './world/errors.js';
+export {
+  AuthorityError,
+  type AuthorityErrorCode,
+  type AuthorityResult,
+  WorldError,
+  type WorldErrorCode,
+} from './world/errors.js';
 export type { GlobalEntity } from './world/ids.js';
 export type { Room } from './world/Room.js';
 export type { PositionSource, ViewCenter } from './world/ServerWorld.js';

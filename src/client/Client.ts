@@ -116,6 +116,24 @@ export type ClientEvents<C extends string> = {
   remove: (entity: Entity, component: AnyComponentDef) => void;
   /** Properties of a replicated component changed (the values are already set). */
   update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
+  /** One of our entities became public (`configureReplication('public' | 'delegated')`). */
+  publish: (entity: Entity) => void;
+  /** One of our entities became private. */
+  unpublish: (entity: Entity) => void;
+  /**
+   * An entity became delegated: a server entity the server delegated (`entity.authority` is now
+   * 'available'), or one of ours once the server took it over (the same Entity, now replicated
+   * from the server; no despawn/spawn). Fires before the matching authority event.
+   */
+  delegate: (entity: Entity) => void;
+  /** The server turned delegation off (`entity.authority` is null again). */
+  undelegate: (entity: Entity) => void;
+  /** This client now holds authority over the entity (`entity.authority === 'granted'`): its writes replicate. */
+  authGranted: (entity: Entity) => void;
+  /** Someone else (another client or the server) holds authority (`'denied'`); local writes throw `AuthorityError`. */
+  authDenied: (entity: Entity) => void;
+  /** Authority is available again (or delegation ended) after it was held, requested or denied. */
+  authReset: (entity: Entity) => void;
   /** A world frame from the server was refused; a fatal one ends the session with its message. */
   worldError: (error: WorldError) => void;
   /**
@@ -536,6 +554,13 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     world.on('despawn', (e) => this.emit('despawn', e));
     world.on('insert', (e, c) => this.emit('insert', e, c));
     world.on('remove', (e, c) => this.emit('remove', e, c));
+    world.on('publish', (e) => this.emit('publish', e));
+    world.on('unpublish', (e) => this.emit('unpublish', e));
+    world.on('delegate', (e) => this.emit('delegate', e));
+    world.on('undelegate', (e) => this.emit('undelegate', e));
+    world.on('authGranted', (e) => this.emit('authGranted', e));
+    world.on('authDenied', (e) => this.emit('authDenied', e));
+    world.on('authReset', (e) => this.emit('authReset', e));
     if (this.updatesWired) this.wireUpdates(world);
     return world;
   }

@@ -4,8 +4,13 @@ export { ConnectError, type ConnectErrorKind } from '../session/ConnectError.js'
 export { RejectCode } from '../session/packets/kinds.js';
 export { browserWebSocketClient, MemoryHub } from '../transport/browser.js';
 export { ClientWorld } from '../world/ClientWorld.js';
-export { Entity, type ReplicationConfig } from '../world/Entity.js';
-export { WorldError } from '../world/errors.js';
+export { type AuthorityStatus, Entity, type ReplicationConfig } from '../world/Entity.js';
+export {
+  AuthorityError,
+  type AuthorityErrorCode,
+  type AuthorityResult,
+  WorldError,
+} from '../world/errors.js';
 export {
   Client,
   type ClientEvents,

@@ -14,7 +14,7 @@ import type { DatagramServerTransport, TransportAddress } from '../transport/typ
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 import type { AnyComponentDef } from '../world/ComponentRegistry.js';
-import type { Entity, ReplicationConfig } from '../world/Entity.js';
+import { type Entity, type ReplicationConfig, SERVER_HOLDER } from '../world/Entity.js';
 import { WorldError } from '../world/errors.js';
 import type { GlobalEntity } from '../world/ids.js';
 import type { Room } from '../world/Room.js';
@@ -139,13 +139,33 @@ export type ServerEvents<C extends string> = {
   spawn: (entity: Entity, user: User) => void;
   /** A client-owned entity went away (its owner despawned it, or left). */
   despawn: (entity: Entity, user: User) => void;
-  /** A component was inserted on a client-owned entity (also fired after `spawn` for each initial one). */
+  /**
+   * A client inserted a component: on its own entity (also fired after `spawn` for each initial
+   * one), or on a delegated entity whose authority it holds. `user` is the client that wrote it.
+   */
   insert: (entity: Entity, component: AnyComponentDef, user: User) => void;
+  /** A client removed a component (its own entity, or a delegated one it holds). */
   remove: (entity: Entity, component: AnyComponentDef, user: User) => void;
-  /** Properties of a client-owned entity's component changed. */
+  /** A client changed properties of a component (its own entity, or a delegated one it holds). */
   update: (entity: Entity, component: AnyComponentDef, changedKeys: string[], user: User) => void;
   /** The owner made its entity public (other clients in scope see it) or private. */
   publish: (entity: Entity, mode: ReplicationConfig, user: User) => void;
+  /** The owner made its public entity private again (fires together with `publish(entity, 'private', user)`). */
+  unpublish: (entity: Entity, user: User) => void;
+  /**
+   * An entity became delegated: a client's entity handed to the server (it is server-owned from
+   * now on, `entity.ownerKey === null`, and nobody saw it despawn), or the server's own
+   * (`entity.configureReplication('delegated')`).
+   */
+  delegate: (entity: Entity) => void;
+  /** Delegation was turned off (`configureReplication('public' | 'private')` on a delegated entity). */
+  undelegate: (entity: Entity) => void;
+  /** `user` now holds authority over the delegated `entity` (first request won, `giveAuthority`, or delegation by its owner). */
+  authGranted: (entity: Entity, user: User) => void;
+  /** `user` asked for authority over `entity` while someone else (a client or the server) held it. */
+  authDenied: (entity: Entity, user: User) => void;
+  /** Authority over `entity` is available again: released, `releaseAuthority()`, holder out of scope or disconnected. */
+  authReset: (entity: Entity) => void;
   /** A user's world frame was refused; `error.fatal` ones disconnect the user with `error.message`. */
   worldError: (user: User, error: WorldError) => void;
   /** The built-in ticker's step threw. */
@@ -184,6 +204,14 @@ export interface ServerWorldStats {
   bytesOut: number;
   /** Frames not sent because the user had not answered JoinWorld yet (their content is resent). */
   withheld: number;
+  /**
+   * Writes (updates, inserts, removes, despawns) on delegated entities from users that did not
+   * hold authority when they arrived: refused and dropped (typically a holder's last writes
+   * racing its loss of authority; the client is resynced).
+   */
+  refusedWrites: number;
+  /** Client-owned entities delegated to the server (migrated from their owner's engine). */
+  migrations: number;
 }
 
 /**
@@ -202,6 +230,16 @@ export interface ServerWorldStats {
  * fires, so the handler can put it into rooms at once) and leaves it on disconnect. Its world
  * frames are held back until the client answers JoinWorld with ClientReady (`user.ready`);
  * with `autoJoinWorld: false`, replication to a user starts once `joinWorld()` is answered.
+ *
+ * Authority delegation (DESIGN §4): `entity.configureReplication('delegated')` on a server
+ * entity, or on a client's published one (it migrates to the server, unseen by everyone), lets
+ * any client with it in scope `requestAuthority()`; the first request wins. The server arbitrates
+ * with `entity.giveAuthority(user)` (a {@link User} with the entity in scope; else the result is
+ * `{ ok: false, error }` with code `'not-in-scope'`), `entity.takeAuthority()` (the server holds
+ * it; every client is denied) and `entity.releaseAuthority()` (available to all again).
+ * `entity.authHolder` is the holding {@link User}, `SERVER_HOLDER`, or null (available). A
+ * holder that leaves the entity's scope or disconnects releases it. Events: `delegate`,
+ * `undelegate`, `authGranted (entity, user)`, `authDenied (entity, user)`, `authReset (entity)`.
  */
 export class Server<C extends string = string> extends TypedEmitter<ServerEvents<C>> {
   /** The server tick: incremented by each `step()`. */
@@ -216,7 +254,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private counters = { messagesIn: 0, messagesOut: 0, malformedMessages: 0 };
   private worldCounters = { framesIn: 0, framesDropped: 0, fatalErrors: 0 };
   /** World send counters of users that left (so totals survive them). */
-  private retired = { framesOut: 0, bytesOut: 0, withheld: 0 };
+  private retired = { framesOut: 0, bytesOut: 0, withheld: 0, refusedWrites: 0, migrations: 0 };
   private readonly worldPipes = new Map<User, UserWorldPipe>();
   /** The user whose world frame is being applied: its removal from the world waits for that. */
   private applying: User | null = null;
@@ -369,6 +407,12 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       out.framesOut += pipe.framesSent;
       out.bytesOut += pipe.bytesSent;
       out.withheld += pipe.withheld;
+    }
+    for (const user of this.world.userKeys()) {
+      const s = this.world.connection(user)?.stats;
+      if (!s) continue;
+      out.refusedWrites += s.refusedWrites;
+      out.migrations += s.migrations;
     }
     return out;
   }
@@ -736,18 +780,29 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       this.retired.bytesOut += pipe.bytesSent;
       this.retired.withheld += pipe.withheld;
     }
+    const s = this.world.connection(user)?.stats;
+    if (s) {
+      this.retired.refusedWrites += s.refusedWrites;
+      this.retired.migrations += s.migrations;
+    }
     this.worldPipes.delete(user);
     this.world.removeUser(user);
   }
 
-  /** Client-owned entity events, with the owning {@link User}. */
+  /** World events, with {@link User}s (the world is keyed by them). */
   private forwardWorldEvents(): void {
     const w = this.world;
     w.on('spawn', (e, user) => this.emit('spawn', e, user));
     w.on('despawn', (e, user) => this.emit('despawn', e, user));
-    w.on('insert', (e, c) => this.emit('insert', e, c, e.ownerKey as User));
-    w.on('remove', (e, c) => this.emit('remove', e, c, e.ownerKey as User));
+    w.on('insert', (e, c) => this.emit('insert', e, c, writer(e)));
+    w.on('remove', (e, c) => this.emit('remove', e, c, writer(e)));
     w.on('publish', (e, mode) => this.emit('publish', e, mode, e.ownerKey as User));
+    w.on('unpublish', (e) => this.emit('unpublish', e, e.ownerKey as User));
+    w.on('delegate', (e) => this.emit('delegate', e));
+    w.on('undelegate', (e) => this.emit('undelegate', e));
+    w.on('authGranted', (e, user) => this.emit('authGranted', e, user));
+    w.on('authDenied', (e, user) => this.emit('authDenied', e, user));
+    w.on('authReset', (e) => this.emit('authReset', e));
   }
 
   /** `update` is wired on first subscription: the world skips computing changed keys when nobody listens. */
@@ -755,7 +810,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     super.on(event, listener);
     if (event === 'update' && !this.updatesWired) {
       this.updatesWired = true;
-      this.world.on('update', (e, c, keys) => this.emit('update', e, c, keys, e.ownerKey as User));
+      this.world.on('update', (e, c, keys) => this.emit('update', e, c, keys, writer(e)));
     }
     return this;
   }
@@ -793,6 +848,14 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     }
     this.emit('message', user, name, decoded.def, decoded.value);
   }
+}
+
+/**
+ * The client whose write a world event reports: the owner of a client-owned entity, or the
+ * authority holder of a delegated one (the world applies only the holder's writes).
+ */
+function writer(e: Entity): User {
+  return (e.ownerKey ?? (e.authHolder === SERVER_HOLDER ? null : e.authHolder)) as User;
 }
 
 const reasonEncoder = new TextEncoder();

@@ -4,7 +4,8 @@ import type { TransportAddress } from '../transport/types.js';
 /**
  * A connected player, as the server API sees it: what game code passes around — to
  * `server.send`, to rooms (`room.addUser(user)`), to `server.include/exclude` — and what the
- * server's events name (including client-owned entity events).
+ * server's events name (including client-owned entity events), and the authority holder of a
+ * delegated entity (`entity.giveAuthority(user)`, `entity.authHolder === user`).
  */
 export class User {
   /** Client id (also sent to the client in SetClientId). Unique for the server's lifetime. */

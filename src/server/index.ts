@@ -17,8 +17,19 @@ export { RejectCode } from '../session/packets/kinds.js';
 export { MemoryHub } from '../transport/browser.js';
 // the Node client transports too, for bots, tools and tests running in Node
 export { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-export { Entity, type ReplicationConfig, type ScopeExitPolicy } from '../world/Entity.js';
-export { WorldError } from '../world/errors.js';
+export {
+  type AuthorityStatus,
+  Entity,
+  type ReplicationConfig,
+  type ScopeExitPolicy,
+  SERVER_HOLDER,
+} from '../world/Entity.js';
+export {
+  AuthorityError,
+  type AuthorityErrorCode,
+  type AuthorityResult,
+  WorldError,
+} from '../world/errors.js';
 export type { Room } from '../world/Room.js';
 export { ServerWorld, type ViewCenter } from '../world/ServerWorld.js';
 export type { IdentityKeys } from './authentication.js';
