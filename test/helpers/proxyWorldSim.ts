@@ -12,31 +12,19 @@ import type { LinkConditionerConfig } from '../../src/transport/LinkConditioner.
 import { MemoryStreamNetwork, peerIdentity } from '../../src/transport/stream/MemoryStream.js';
 import { Health, Label, ownedProtocol, Position, settle, type WorldChannels, WorldSim } from './worldSim.js';
 
-/** Whose a recorded link is: a client's, or (no client) the proxy's end of some player's hop. */
-interface LinkOwner {
-  client?: Client<WorldChannels>;
-}
-
 /**
  * The world of {@link WorldSim} with a {@link Proxy} in the middle: clients reach the proxy over
  * the MemoryHub (the seeded link conditioner acts on that hop), the proxy reaches the backend
  * Server over in-memory streams (`dialBackend`), optionally cut into seeded random chunks. One
  * ManualClock drives all of it, and the proxy's maintenance runs once per tick from `tick()`
- * (not from its wall-clock timer), so a run is a function of its seed and operations.
- *
- * "Quiet" here does not look at the hub: five clients' link heartbeats (three ticks of traffic
- * every ~20 per client, at independent phases) can keep it busy forever. It asks instead that
- * every world connection is idle at both ends and that no live datagram link (client side or
- * proxy side) holds unacknowledged reliable bytes — so no ViewRadius or other control packet
- * is still on its way — for a few ticks in a row, after the conditioned datagrams have landed.
+ * (not from its wall-clock timer), so a run is a function of its seed and operations. "Quiet"
+ * is {@link WorldSim.quiet}: the proxy-side links are recorded through its link factory.
  */
 export class ProxyWorldSim extends WorldSim {
   readonly net = new MemoryStreamNetwork();
   readonly registry = new InMemoryRegistry();
   proxy!: Proxy;
   private readonly chunking?: { seed: number; maxChunk: number };
-  /** Datagram links of the client hop, both ends, with the client they belong to (proxy side: none). */
-  private readonly links: { link: LinkLike; owner: LinkOwner }[] = [];
 
   constructor(
     protocol = ownedProtocol,
@@ -85,57 +73,6 @@ export class ProxyWorldSim extends WorldSim {
     const [address] = await this.proxy.start();
     this.address = address;
     return this;
-  }
-
-  /** A link factory that remembers each link it builds, and whose it is (`owner.client`, set once known). */
-  private recordLinks(owner: LinkOwner = {}): LinkFactory {
-    return (args) => {
-      const link = defaultLinkFactory(args);
-      this.links.push({ link, owner });
-      return link;
-    };
-  }
-
-  /** As {@link WorldSim.join}, with the client's link recorded for {@link quiet}. */
-  override async join(
-    name: string,
-    options: ClientOptions = {},
-    prepare?: (client: Client<WorldChannels>) => void,
-  ): Promise<{ client: Client<WorldChannels>; user: User }> {
-    const owner: LinkOwner = {};
-    return super.join(name, { ...options, linkFactory: this.recordLinks(owner) }, (client) => {
-      owner.client = client;
-      prepare?.(client);
-    });
-  }
-
-  override quiet(): boolean {
-    for (const u of this.server.users) {
-      const conn = this.server.world.connection(u);
-      if (conn && !conn.idle) return false;
-    }
-    for (const c of this.clients) if (c.connected && c.world && !c.world.connection.idle) return false;
-    for (const { link, owner } of this.links) {
-      // links of closed clients never see their last acks; proxy-side ones time out after them
-      if (owner.client && !owner.client.connected) continue;
-      if (link.timedOut || !(link instanceof LinkConnection)) continue;
-      if (link.pendingBytes > 0) return false;
-    }
-    return true;
-  }
-
-  /** Perfect link; let the conditioned datagrams (≤ 100 ms late) land; tick until quiet 3 ticks in a row. */
-  override async settleWorld(maxTicks = 600): Promise<void> {
-    this.hub.setConditioner(undefined);
-    await this.tick(4);
-    let quietFor = 0;
-    for (let i = 0; i < maxTicks; i++) {
-      await this.tick();
-      if (this.quiet()) {
-        if (++quietFor >= 3) return;
-      } else quietFor = 0;
-    }
-    throw new Error('world did not settle');
   }
 
   /**

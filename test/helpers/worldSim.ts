@@ -1,6 +1,9 @@
 import { Client, type ClientOptions } from '../../src/client/index.js';
 import { component, defineProtocol, type Entity, message, t } from '../../src/index.js';
+import { LinkConnection } from '../../src/link/index.js';
 import { OfflineAuthenticator, Server, type ServerOptions, type User } from '../../src/server/index.js';
+import { defaultLinkFactory } from '../../src/session/defaultLink.js';
+import type { LinkFactory, LinkLike } from '../../src/session/linkTypes.js';
 import type { LinkConditionerConfig } from '../../src/transport/browser.js';
 import { MemoryHub } from '../../src/transport/browser.js';
 import type { TransportAddress } from '../../src/transport/types.js';
@@ -42,6 +45,11 @@ export function viewOf(e: Entity): EntityView {
   return out;
 }
 
+/** Whose a recorded link is: a client's (set once the client exists) or the server's (none). */
+export interface LinkOwner {
+  client?: Client<WorldChannels>;
+}
+
 /**
  * A deterministic world over the real session stack: one ManualClock drives a MemoryHub (with
  * its seeded link conditioner), a Server and its Clients. `tick()` advances one protocol tick,
@@ -54,6 +62,8 @@ export class WorldSim {
   readonly clients: Client<WorldChannels>[] = [];
   readonly tickMs: number;
   address!: TransportAddress;
+  /** Every datagram link built for this world, both ends, so {@link quiet} can ask them. */
+  protected readonly links: { link: LinkLike; owner: LinkOwner }[] = [];
 
   constructor(
     readonly protocol = worldProtocol,
@@ -64,8 +74,18 @@ export class WorldSim {
     this.server = new Server(protocol, {
       clock: this.clock,
       authenticator: new OfflineAuthenticator(),
+      linkFactory: this.recordLinks(),
       ...opts.server,
     });
+  }
+
+  /** A link factory that remembers each link it builds, and whose it is (`owner.client`, set once known). */
+  protected recordLinks(owner: LinkOwner = {}): LinkFactory {
+    return (args) => {
+      const link = defaultLinkFactory(args);
+      this.links.push({ link, owner });
+      return link;
+    };
   }
 
   async listen(): Promise<this> {
@@ -79,7 +99,13 @@ export class WorldSim {
     options: ClientOptions = {},
     prepare?: (client: Client<WorldChannels>) => void,
   ): Promise<{ client: Client<WorldChannels>; user: User }> {
-    const client = new Client(this.protocol, { clock: this.clock, ...options });
+    const owner: LinkOwner = {};
+    const client = new Client(this.protocol, {
+      clock: this.clock,
+      linkFactory: this.recordLinks(owner),
+      ...options,
+    });
+    owner.client = client;
     prepare?.(client);
     this.clients.push(client);
     let accepted = false;
@@ -109,20 +135,30 @@ export class WorldSim {
     return done();
   }
 
-  /** Nothing in flight on the hub and every world connection, both ends, has nothing unacknowledged. */
+  /**
+   * Every world connection, both ends, is idle and no live datagram link holds unacknowledged
+   * reliable bytes (so no ViewRadius or other control packet is still on its way). The hub
+   * itself is not asked: link heartbeats at independent phases can keep it busy forever.
+   */
   quiet(): boolean {
-    if (this.hub.inFlight > 0) return false;
     for (const u of this.server.users) {
       const conn = this.server.world.connection(u);
       if (conn && !conn.idle) return false;
     }
     for (const c of this.clients) if (c.connected && c.world && !c.world.connection.idle) return false;
+    for (const { link, owner } of this.links) {
+      // links of closed clients never see their last acks; server-side ones time out after them
+      if (owner.client && !owner.client.connected) continue;
+      if (link.timedOut || !(link instanceof LinkConnection)) continue;
+      if (link.pendingBytes > 0) return false;
+    }
     return true;
   }
 
-  /** Perfect link, then tick until quiet for a few ticks in a row. */
+  /** Perfect link; let conditioned datagrams (≤ 100 ms late) land; tick until quiet 3 ticks in a row. */
   async settleWorld(maxTicks = 600): Promise<void> {
     this.hub.setConditioner(undefined);
+    await this.tick(4);
     let quietFor = 0;
     for (let i = 0; i < maxTicks; i++) {
       await this.tick();
