@@ -33,9 +33,10 @@ const protocol = defineProtocol({
  * baton's main job, on one machine: one proxy, two backends (in this process, mutual TLS with
  * certificates made at start in a temporary directory), bots playing — an input with a sequence
  * number every tick on a reliable channel, their avatars moving — and each bot migrated between
- * the backends every few seconds without reconnecting. The avatar's position is handed over
- * (`server.migration` hooks). The summary counts migrations, the freeze window, and inputs
- * lost: sent by the bots vs processed by the backends (both), which must read 0.
+ * the backends every few seconds without reconnecting. Each bot's avatar carries over with it
+ * (`server.migration.carried`): the client keeps the same entity, re-keyed, never despawned or
+ * respawned. The summary counts migrations, the freeze window, inputs lost (sent by the bots vs
+ * processed by the backends, both) and carried entities respawned — both must read 0.
  */
 export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean> {
   const log = o.log ?? ((line: string) => console.log(line));
@@ -50,8 +51,10 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
       const server = new Server(protocol, { authenticator: new OfflineAuthenticator(), name: id });
       const room = server.createRoom();
       const avatars = new Map<User, Entity>();
+      const arriving = new Set<User>();
       server.on('connect', (u) => {
         room.addUser(u);
+        if (arriving.delete(u)) return; // a migrating player brings its avatar (restored at cutover)
         const e = server.spawn().insert(Position, { x: 0, y: 0 });
         avatars.set(u, e);
         room.addEntity(e);
@@ -61,21 +64,20 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
         avatars.delete(u);
         e?.despawn();
       });
-      // the player state that moves with the player: its avatar's position
+      // the avatar carries over: its state goes with the player, the client keeps the same
+      // entity (no despawn/respawn), this backend adopts the copy re-created here
       server.migration = {
-        handOff: (u) => {
-          const p = avatars.get(u)?.get(Position);
-          const out = new Float32Array([p?.x ?? 0, p?.y ?? 0]);
-          return new Uint8Array(out.buffer);
+        carried: (u) => {
+          const e = avatars.get(u);
+          return e?.alive ? [e.id] : [];
         },
-        restore: (u, state) => {
-          if (state.length !== 8) return;
-          const v = new Float32Array(state.slice().buffer);
-          const p = avatars.get(u)?.get(Position);
-          if (p) {
-            p.x = v[0];
-            p.y = v[1];
+        restore: (u, _state, info) => {
+          if (info.phase === 'arrive') {
+            arriving.add(u);
+            return;
           }
+          const e = info.carried.map((id) => server.entity(id)).find((x) => x?.has(Position));
+          if (e) avatars.set(u, e);
         },
       };
       server.onMessage(Input, (u, v) => {
@@ -140,10 +142,22 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
           })
         : udpClient(address);
     const bots: { client: Client<'input'>; sent: number; disconnects: number }[] = [];
+    // entities a bot kept through a move (its avatar): they must never despawn afterwards
+    let carriedKept = 0;
+    let carriedRespawned = 0;
     for (let i = 0; i < o.bots; i++) {
       const client = new Client(protocol);
       const bot = { client, sent: 0, disconnects: 0 };
+      const carried = new Set<Entity>();
       client.on('disconnect', () => bot.disconnects++);
+      client.on('migrated', (m) => {
+        carriedKept += m.carried;
+        // right at the swap the world holds only what carried over (the new backend's come later)
+        for (const e of client.entities()) if (!e.isLocal) carried.add(e);
+      });
+      client.on('despawn', (e) => {
+        if (carried.has(e) && bot.client.connected) carriedRespawned++;
+      });
       await client.connect(dial(), { username: `bot${i + 1}` });
       bots.push(bot);
     }
@@ -217,9 +231,12 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
     log(
       `inputs lost: ${lost} | out of order: ${outOfOrder} | disconnects during play: ${disconnects} | migrations failed: ${failed}`,
     );
+    log(
+      `carried entities kept across moves: ${carriedKept} | carried entities respawned: ${carriedRespawned}`,
+    );
     await Promise.all(bots.map((b) => b.client.close('demo over')));
     await proxy.close('demo over');
-    return lost === 0 && outOfOrder === 0;
+    return lost === 0 && outOfOrder === 0 && carriedRespawned === 0;
   } finally {
     for (const s of servers) await s.close('demo over');
     certs.dispose();

@@ -38,6 +38,11 @@ export interface MigratedInfo {
   readonly epoch: number;
   /** Entities of the old world that left (the new backend's arrive as `spawn`s). */
   readonly left: number;
+  /**
+   * Entities of the old backend that carried over: the same `Entity` objects, re-keyed to the
+   * new backend's ids (no despawn/spawn). The client's own entities stay too (not counted).
+   */
+  readonly carried: number;
   /** The client tick at which the swap happened (all of it, in that one tick). */
   readonly tick: number;
 }
@@ -505,7 +510,8 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
 
   /**
    * Cutover (DESIGN §5): every earlier message of the old backend has been delivered. In this
-   * one call: the old world leaves (its entities despawn), the new backend's setup takes effect
+   * one call: the old world leaves (its entities despawn, except the carried ones, which keep
+   * their identity; our own are re-announced to the new backend), the new backend's setup takes effect
    * (SetClientId, ServerInfo, WorldSettings), a new world starts at the new epoch (the new
    * backend's entities arrive as `spawn`s), JoinWorld is answered, `migrated` fires.
    */
@@ -519,11 +525,17 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
       else if (q.type === 'WorldSettings') this.worldSettings = q.data;
       else if (q.type === 'JoinWorld') join = { worldId: q.worldId, clearWorld: q.clearWorld, fade: q.fade };
     }
-    const old = this.clientWorld;
-    const leaving = old ? [...old.entities()] : [];
     this.epoch = m.epoch;
-    this.clientWorld = this.createWorld();
-    for (const e of leaving) this.emit('despawn', e);
+    // the world continues on B's connection: A's entities leave (despawn events), carried ones
+    // keep their Entity (re-keyed A id → B id), our own are re-announced to B — one call
+    let left = 0;
+    let carried = 0;
+    const world = this.clientWorld;
+    if (world) {
+      const swap = world.migrate(this.worldPipe(), m.carried);
+      left = swap.left.length;
+      carried = swap.carried.length;
+    } else this.clientWorld = this.createWorld();
     this.backendId = m.backendId;
     this.migration.count++;
     this.session.sendControl({ type: 'MigrateAck', epoch: m.epoch });
@@ -532,7 +544,8 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
       backendId: m.backendId,
       clientId: this.id ?? 0,
       epoch: m.epoch,
-      left: leaving.length,
+      left,
+      carried,
       tick: this.tick,
     });
     if (join) {

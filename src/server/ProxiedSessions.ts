@@ -12,6 +12,7 @@ import { DecodeError } from '../serde/index.js';
 import { MuxHeartbeat } from '../session/MuxHeartbeat.js';
 import { MuxPipe } from '../session/MuxPipe.js';
 import {
+  type CarriedPair,
   CLIENT_CONTROL_TYPES,
   clampUtf8,
   decodeMigrateOpen,
@@ -22,6 +23,7 @@ import {
   encodeHandoff,
   encodePlayerAccept,
   encodeReason,
+  encodeRestored,
   encodeTicketReply,
   type MigrateOpen,
   MUX_MAX_BACKEND_ID_BYTES,
@@ -109,10 +111,16 @@ export interface ProxiedMigrationHost {
   issueTicket(s: ProxiedSession, target: string): TicketReply;
   /** Target: verify an arriving player's ticket; `true` or the reason it is refused. */
   verifyArrival(m: MigrateOpen, proxySessionId: number): Promise<true | string>;
-  /** Source, on Freeze: the final state and the ids of the entities that carry over. */
-  handOff(s: ProxiedSession): { state: Uint8Array; carried: number[] };
-  /** Target, on Restore (cutover). */
-  restore(s: ProxiedSession, r: Restore): void;
+  /**
+   * Source, on Freeze: the final state, the ids of the entities that carry over and their
+   * state (world-layer bytes, `ServerWorld.exportCarried`).
+   */
+  handOff(s: ProxiedSession): { state: Uint8Array; carried: number[]; entities?: Uint8Array };
+  /**
+   * Target, on Restore (cutover): install the state, re-create the carried entities; returns
+   * their (source wire id → target wire id) pairs for the client.
+   */
+  restore(s: ProxiedSession, r: Restore): readonly CarriedPair[] | undefined;
 }
 
 /** A player behind a proxy, as the server sees its session. */
@@ -428,7 +436,13 @@ export class ProxiedSessions {
         link.sendFrame(
           MuxFrame.Handoff,
           sessionId,
-          encodeHandoff({ tick: this.host.currentTick(), state: h.state, carried: h.carried, tickMessages }),
+          encodeHandoff({
+            tick: this.host.currentTick(),
+            state: h.state,
+            carried: h.carried,
+            tickMessages,
+            entities: h.entities ?? new Uint8Array(0),
+          }),
         );
         return;
       }
@@ -440,9 +454,14 @@ export class ProxiedSessions {
       case MuxFrame.SyncProbe:
         link.sendFrame(MuxFrame.SyncProbe, sessionId, payload);
         return;
-      case MuxFrame.Restore:
-        this.host.migration?.restore(s, decodeRestore(payload));
+      case MuxFrame.Restore: {
+        const r = decodeRestore(payload);
+        const pairs = this.host.migration?.restore(s, r) ?? [];
+        // the proxy waits for the pairs (Migrate.carried) only when something was carried
+        if (r.carried.length > 0 || r.entities.length > 0)
+          link.sendFrame(MuxFrame.Restored, sessionId, encodeRestored(pairs));
         return;
+      }
       case MuxFrame.Control:
       case MuxFrame.Message:
       case MuxFrame.World:

@@ -58,6 +58,9 @@ export interface MigrationHooks {
   /**
    * On the target: install the state. `'arrive'`: before `'connect'` fires for the arriving
    * player (the ticket-time state); `'final'`: at cutover, before the buffered input is delivered.
+   * `carried` (at `'final'`): the carried server entities as re-created here (ids of this world;
+   * already in the player's rooms and scope, delegated and held again as they were). The player's
+   * client-owned entities are not among them: its client re-announces them (`'spawn'` events).
    */
   restore?(
     user: User,
@@ -68,7 +71,11 @@ export interface MigrationHooks {
       readonly carried: readonly GlobalEntity[];
     },
   ): void;
-  /** On the source: the entities that carry over with the player (default: the ones it owns). */
+  /**
+   * On the source: the entities that carry over with the player — their component state goes to
+   * the target and the client keeps them (same identity, re-keyed). Default: its client-owned
+   * entities and the delegated ones it holds authority over. Add e.g. the player's avatar.
+   */
   carried?(user: User): GlobalEntity[];
 }
 
@@ -618,23 +625,39 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         } catch (error) {
           this.onListenerError(error, 'migration.handOff');
         }
+        // the carried entities' state, as this user's connection names them (world layer)
+        let entities: Uint8Array = empty;
+        if (carried.length > 0 && this.world.hasUser(user))
+          entities = this.world.exportCarried(user, carried);
         this.emit('handedOff', user);
-        return { state, carried };
+        return { state, carried, entities };
       },
       restore: (s, r) => {
         const user = this.bySession.get(s);
-        if (!user) return;
+        if (!user) return undefined;
+        // re-create the carried entities first: the hook sees them (by their ids here)
+        let made: { pairs: { from: number; to: number }[]; entities: Entity[] } = { pairs: [], entities: [] };
+        if (r.entities.length > 0 && this.world.hasUser(user)) {
+          try {
+            made = this.world.importCarried(user, r.entities);
+          } catch (error) {
+            this.onListenerError(error, 'migration: carried entities');
+          }
+        }
+        const carried = made.entities.map((e) => e.id);
         this.runHook(() =>
-          this.migration.restore?.(user, r.state, { from: r.source, phase: 'final', carried: r.carried }),
+          this.migration.restore?.(user, r.state, { from: r.source, phase: 'final', carried }),
         );
         this.emit('migrated', user, r.source);
+        return made.pairs;
       },
     };
   }
 
+  /** The default carried set: the player's client-owned entities and the delegated ones it holds authority over. */
   private ownedBy(user: User): GlobalEntity[] {
     const out: GlobalEntity[] = [];
-    for (const e of this.world.entities()) if (e.ownerKey === user) out.push(e.id);
+    for (const e of this.world.entities()) if (e.ownerKey === user || e.authHolder === user) out.push(e.id);
     return out;
   }
 

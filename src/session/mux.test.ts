@@ -10,6 +10,7 @@ import {
   decodePlayerOpen,
   decodeReason,
   decodeRestore,
+  decodeRestored,
   decodeTicketReply,
   encodeHandoff,
   encodeMigrateOpen,
@@ -18,6 +19,7 @@ import {
   encodePlayerOpen,
   encodeReason,
   encodeRestore,
+  encodeRestored,
   encodeTicketReply,
   encodeU32,
   encodeVarUint,
@@ -58,8 +60,21 @@ const golden: [string, Uint8Array][] = [
   ['Ping seq 1', encodeU32(1)],
   ['TicketRequest b', encodeReason('b', 64)],
   ['TicketReply refused', encodeTicketReply({ ok: false, reason: 'no' })],
-  ['Handoff', encodeHandoff({ tick: 5, state: Uint8Array.of(0xaa), carried: [7], tickMessages: [] })],
-  ['Restore', encodeRestore({ source: 'a', state: new Uint8Array(0), carried: [] })],
+  [
+    'Handoff',
+    encodeHandoff({
+      tick: 5,
+      state: Uint8Array.of(0xaa),
+      carried: [7],
+      tickMessages: [],
+      entities: Uint8Array.of(0xbb),
+    }),
+  ],
+  [
+    'Restore',
+    encodeRestore({ source: 'a', state: new Uint8Array(0), carried: [], entities: new Uint8Array(0) }),
+  ],
+  ['Restored', encodeRestored([{ from: 3, to: 7 }])],
 ];
 
 describe('mux wire format', () => {
@@ -84,17 +99,26 @@ describe('mux wire format', () => {
       state: Uint8Array.of(1, 2),
       carried: [2 ** 40, 3],
       tickMessages: [{ channel: 1, tick: 77, payload: Uint8Array.of(5) }],
+      entities: Uint8Array.of(1, 2, 3),
     };
     expect(decodeHandoff(encodeHandoff(h))).toEqual(h);
     const t = { ok: true as const, ticket: Uint8Array.of(1), state: Uint8Array.of(2) };
     expect(decodeTicketReply(encodeTicketReply(t))).toEqual(t);
     const m = { source: 'a', ticket: Uint8Array.of(1), state: Uint8Array.of(3), open };
     expect(decodeMigrateOpen(encodeMigrateOpen(m))).toEqual(m);
-    const r = { source: 'a', state: Uint8Array.of(4), carried: [1] };
+    const r = { source: 'a', state: Uint8Array.of(4), carried: [1], entities: Uint8Array.of(9) };
     expect(decodeRestore(encodeRestore(r))).toEqual(r);
+    const pairs = [{ from: 2 ** 32 - 1, to: 0 }];
+    expect(decodeRestored(encodeRestored(pairs))).toEqual(pairs);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-        for (const d of [decodeHandoff, decodeTicketReply, decodeMigrateOpen, decodeRestore]) {
+        for (const d of [
+          decodeHandoff,
+          decodeTicketReply,
+          decodeMigrateOpen,
+          decodeRestore,
+          decodeRestored,
+        ]) {
           try {
             d(bytes);
           } catch (e) {

@@ -48,6 +48,8 @@ export const MuxFrame = {
   Restore: 0x11,
   /** proxy → target backend, echoed back: the target has processed everything before it (Sync done). */
   SyncProbe: 0x12,
+  /** target backend → proxy: answer to Restore — the carried entities' (source id → target id) pairs. */
+  Restored: 0x13,
 } as const;
 export type MuxFrameType = (typeof MuxFrame)[keyof typeof MuxFrame];
 
@@ -65,6 +67,8 @@ export const MUX_MAX_STATE_BYTES = 65536;
 export const MUX_MAX_TICKET_BYTES = 2048;
 /** Most carried entities in Handoff / Restore. */
 export const MUX_MAX_CARRIED = 4096;
+/** Largest carried-entity state (world-layer bytes) in Handoff / Restore. */
+export const MUX_MAX_ENTITY_BYTES = 1 << 20;
 /** Most undelivered tick messages returned in one Handoff. */
 export const MUX_MAX_HANDOFF_TICK_MESSAGES = 4096;
 /** Version byte of PlayerOpen. */
@@ -322,6 +326,11 @@ export interface Handoff {
     readonly tick: number;
     readonly payload: Uint8Array;
   }[];
+  /**
+   * The carried entities' state as the world layer serialises it (components, the wire id the
+   * client knows each by, delegation): opaque here, restored by the target. Empty: none.
+   */
+  readonly entities: Uint8Array;
 }
 
 export function encodeHandoff(h: Handoff): Uint8Array {
@@ -338,6 +347,7 @@ export function encodeHandoff(h: Handoff): Uint8Array {
     w.writeU32(m.tick);
     w.writeBytes(m.payload, MUX_MAX_STATE_BYTES);
   }
+  w.writeBytes(h.entities, MUX_MAX_ENTITY_BYTES);
   return w.finish();
 }
 
@@ -357,8 +367,9 @@ export function decodeHandoff(bytes: Uint8Array): Handoff {
     const t = r.readU32();
     tickMessages.push({ channel, tick: t, payload: r.readBytes(MUX_MAX_STATE_BYTES) });
   }
+  const entities = r.readBytes(MUX_MAX_ENTITY_BYTES);
   r.expectEnd();
-  return { tick, state, carried, tickMessages };
+  return { tick, state, carried, tickMessages, entities };
 }
 
 /** Restore: cutover on the target — the source's id, the final state and the carried entities. */
@@ -366,6 +377,8 @@ export interface Restore {
   readonly source: string;
   readonly state: Uint8Array;
   readonly carried: readonly number[];
+  /** The Handoff's carried-entity state, unchanged. */
+  readonly entities: Uint8Array;
 }
 
 export function encodeRestore(x: Restore): Uint8Array {
@@ -375,6 +388,7 @@ export function encodeRestore(x: Restore): Uint8Array {
   if (x.carried.length > MUX_MAX_CARRIED) throw new EncodeError('too many carried entities');
   w.writeVarUint(x.carried.length);
   for (const e of x.carried) w.writeVarUint(e);
+  w.writeBytes(x.entities, MUX_MAX_ENTITY_BYTES);
   return w.finish();
 }
 
@@ -386,6 +400,34 @@ export function decodeRestore(bytes: Uint8Array): Restore {
   if (n > MUX_MAX_CARRIED) throw new DecodeError('out-of-range', 'carried entities');
   const carried: number[] = [];
   for (let i = 0; i < n; i++) carried.push(r.readVarUint());
+  const entities = r.readBytes(MUX_MAX_ENTITY_BYTES);
   r.expectEnd();
-  return { source, state, carried };
+  return { source, state, carried, entities };
+}
+
+/** Restored: the target's (source wire id → target wire id) pairs of the carried entities the client knows. */
+export interface CarriedPair {
+  readonly from: number;
+  readonly to: number;
+}
+
+export function encodeRestored(pairs: readonly CarriedPair[]): Uint8Array {
+  if (pairs.length > MUX_MAX_CARRIED) throw new EncodeError('too many carried entities');
+  const w = new BitWriter(8 + pairs.length * 4);
+  w.writeVarUint(pairs.length);
+  for (const p of pairs) {
+    w.writeVarUint(p.from);
+    w.writeVarUint(p.to);
+  }
+  return w.finish();
+}
+
+export function decodeRestored(bytes: Uint8Array): CarriedPair[] {
+  const r = new BitReader(bytes);
+  const n = r.readVarUint();
+  if (n > MUX_MAX_CARRIED) throw new DecodeError('out-of-range', 'carried entities');
+  const out: CarriedPair[] = [];
+  for (let i = 0; i < n; i++) out.push({ from: r.readVarUint(), to: r.readVarUint() });
+  r.expectEnd();
+  return out;
 }

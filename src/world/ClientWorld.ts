@@ -63,7 +63,8 @@ const HOLDING: ReadonlySet<AuthorityStatus | null> = new Set(['granted', 'releas
  */
 export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements EntityWorld {
   readonly registry: ComponentRegistry;
-  readonly connection: WorldConnection;
+  /** The connection to the current backend (replaced by {@link migrate}). */
+  connection: WorldConnection;
   private readonly ids = new GlobalEntityAllocator();
   private readonly entityMap = new Map<GlobalEntity, Entity>();
   private dirty: ComponentInstance[] = [];
@@ -74,20 +75,91 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
   private readonly cancelled = new Set<Entity>();
   private stepNo = 0;
   private readonly allowClientEntities: boolean;
+  /**
+   * Carried entities this client held authority over: their grant on the new backend's
+   * connection restarts our writes there (no event: the status never changed).
+   */
+  private readonly regrant = new Set<Entity>();
+  private readonly sink: WorldSink;
 
-  constructor(options: ClientWorldOptions) {
+  constructor(private readonly options: ClientWorldOptions) {
     super();
     this.registry = new ComponentRegistry(options.components);
     this.allowClientEntities = options.allowClientEntities ?? false;
-    this.connection = new WorldConnection(
-      SERVER_KEY,
-      options.pipe,
-      this.registry,
-      options.clock,
-      this.makeSink(),
-      true,
-      options.connection,
-    );
+    this.sink = this.makeSink();
+    this.connection = this.newConnection(options.pipe);
+  }
+
+  private newConnection(pipe: WorldFramePipe): WorldConnection {
+    const o = this.options;
+    return new WorldConnection(SERVER_KEY, pipe, this.registry, o.clock, this.sink, true, o.connection);
+  }
+
+  /**
+   * Seamless migration cutover (DESIGN §5 step 6), in one call: the world continues on a new
+   * backend's connection (`pipe`), with nothing left of the old one's reliability state.
+   *
+   * - Entities of the old backend that carry over (`carried`: the old backend's id → the new
+   *   one's) keep their `Entity` object and values, re-keyed: they resolve under the new id at
+   *   once, the old id redirects to it for 60 s (`entityByPriorId`), and the new backend's Spawn
+   *   of them is applied as an update — no despawn, no spawn event.
+   * - Every other entity of the old backend leaves (`despawn` events).
+   * - This client's own entities are re-announced to the new backend (Spawn with every
+   *   component, their publicity, under the ids the old backend knew them by) — no local event.
+   *   Anything written since is in those Spawns: nothing the client authored is lost.
+   * - Carried entities this client held authority over stay `granted` here; the new backend's
+   *   grant restarts the writes (a snapshot of our values), without an event.
+   */
+  migrate(
+    pipe: WorldFramePipe,
+    carried: readonly { readonly from: number; readonly to: number }[],
+  ): { left: Entity[]; carried: Entity[]; own: Entity[] } {
+    const old = this.connection;
+    const conn = this.newConnection(pipe);
+    const to = new Map<number, number>();
+    for (const p of carried) to.set(p.from, p.to);
+    const left: Entity[] = [];
+    const kept: Entity[] = [];
+    const own: Entity[] = [];
+    const fresh = new Set(this.unspawned);
+    for (const e of this.entityMap.values()) {
+      // the old connection's channels: nothing is sent there any more
+      e.viewers.length = 0;
+      if (e.ownerKey === null) {
+        own.push(e);
+        continue;
+      }
+      const prior = old.map.remoteOf(e.id);
+      const id = prior === undefined ? undefined : to.get(prior);
+      if (prior === undefined || id === undefined) {
+        left.push(e);
+        continue;
+      }
+      conn.expectCarried(id, e, prior);
+      kept.push(e);
+      if (HOLDING.has(e.authority)) this.regrant.add(e);
+    }
+    // lowest ids first, so each can keep the id the old backend knew it by
+    const hostId = (e: Entity) => old.map.hostOf(e.id) ?? Number.MAX_SAFE_INTEGER;
+    own.sort((a, b) => hostId(a) - hostId(b));
+    this.connection = conn;
+    for (const e of own) if (!fresh.has(e)) conn.host.spawn(e, old.map.hostOf(e.id));
+    for (const e of left) {
+      this.releasing.delete(e);
+      this.cancelled.delete(e);
+      this.regrant.delete(e);
+      e.alive = false;
+      for (const inst of e.components) if (inst) inst.alive = false;
+      this.entityMap.delete(e.id);
+      this.emit('despawn', e);
+    }
+    return { left, carried: kept, own };
+  }
+
+  /** An entity by the id the previous backend's session gave it (a carried one, within 60 s of the move). */
+  entityByPriorId(id: number): Entity | undefined {
+    const g = this.connection.map.globalOfPrior(id);
+    return g === undefined ? undefined : this.entityMap.get(g);
   }
 
   /** A world frame from the server. Returns null, or a WorldError (fatal: disconnect). */
@@ -270,6 +342,7 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
         return e;
       },
       remoteDespawn(_conn, e) {
+        self.regrant.delete(e);
         self.releasing.delete(e);
         self.cancelled.delete(e);
         // a holder that despawned the entity itself has already taken it out
@@ -309,6 +382,15 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
           const wasHolding = HOLDING.has(e.authority);
           const status: AuthorityStatus =
             arg === AuthWire.Granted ? 'granted' : arg === AuthWire.Denied ? 'denied' : 'available';
+          if (self.regrant.has(e)) {
+            // carried over while we held it: the new backend re-creates it (available), then grants it
+            if (status === 'available') return;
+            self.regrant.delete(e);
+            if (status === 'granted' && HOLDING.has(e.authority)) {
+              self.connection.beginHolding(e);
+              return;
+            }
+          }
           // a grant repeated while we are releasing does not undo the release
           if (status === 'granted' && e.authority === 'releasing') return;
           // a grant answering a request we cancelled: the cancel (sent after it) releases it
@@ -319,6 +401,36 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
           self.setStatus(e, status);
           // a former holder is brought back to the server's structure (values follow as updates)
           if (wasHolding && kinds && e.alive) self.resync(e, kinds);
+        }
+      },
+      remoteAdopt(_conn, e, comps) {
+        // a carried entity, spawned again by the new backend: its values, as changes
+        e.replication = e.replication === 'delegated' ? 'delegated' : 'public';
+        const want = new Set<number>();
+        for (const c of comps) {
+          want.add(c.kind.index);
+          const inst = e.components[c.kind.index];
+          if (!inst) {
+            e.components[c.kind.index] = new ComponentInstance(c.kind, e, c.values);
+            self.emit('insert', e, c.kind.def);
+            continue;
+          }
+          if (e.holding) continue; // our own values lead while we hold it
+          let changed = 0;
+          for (let i = 0; i < c.kind.propCount; i++) {
+            if (c.kind.types[i].equals(inst.values[i], c.values[i])) continue;
+            inst.values[i] = c.values[i];
+            changed |= 1 << i;
+          }
+          if (changed !== 0 && self.listenerCount('update') > 0)
+            self.emit('update', e, c.kind.def, changedKeys(c.kind, changed));
+        }
+        if (e.holding) return;
+        for (const inst of e.components) {
+          if (!inst || want.has(inst.kind.index)) continue;
+          inst.alive = false;
+          e.components[inst.kind.index] = undefined;
+          self.emit('remove', e, inst.kind.def);
         }
       },
       remoteMigrated(_conn, e) {

@@ -242,8 +242,14 @@ export class HostEngine {
   }
 
   /** Start hosting `e` to the peer: spawn with every component it has now. */
-  spawn(e: Entity): HostEntityChannel {
-    const ch = new HostEntityChannel(this.ids.allocate(), e, this.owner, this);
+  /**
+   * Start hosting `e` to the peer: a Spawn with every component. `preferredId`: use that host id
+   * when it is free (a client re-announcing its own entities to a new backend keeps their ids).
+   */
+  spawn(e: Entity, preferredId?: HostEntity): HostEntityChannel {
+    const id =
+      preferredId !== undefined && this.ids.allocateExact(preferredId) ? preferredId : this.ids.allocate();
+    const ch = new HostEntityChannel(id, e, this.owner, this);
     this.channels.set(e.id, ch);
     if (e.slot >= 0) {
       this.bySlot[e.slot] = ch;

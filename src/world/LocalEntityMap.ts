@@ -26,6 +26,13 @@ export class LocalEntityMap {
   private readonly remoteToGlobal = new Map<RemoteEntity, GlobalEntity>();
   private readonly hostRedirects = new Map<HostEntity, Redirect>();
   private readonly remoteRedirects = new Map<RemoteEntity, Redirect>();
+  /**
+   * Redirects of the *previous backend's session* (seamless migration, DESIGN §5): the ids a
+   * player's former backend used on its connection (its host ids) → this connection's ids of
+   * the entities that carried over. A separate table: those ids share their number space with
+   * this connection's own, so they are looked up only where an id is known to be the old session's.
+   */
+  private readonly priorRedirects = new Map<number, Redirect>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -89,13 +96,35 @@ export class LocalEntityMap {
     return r ? { side: r.toSide, id: r.to } : undefined;
   }
 
+  /**
+   * Seamless migration: `prior` — an id the previous backend's session used for an entity that
+   * carried over — now names `toSide` id `to` on this connection (stamped; expires like any redirect).
+   */
+  installPriorRedirect(prior: number, toSide: LocalIdSide, to: number): void {
+    this.priorRedirects.set(prior, { to, toSide, at: this.clock.now() });
+  }
+
+  /** Where an id of the previous backend's session points now, while the redirect lives. */
+  resolvePrior(prior: number): { side: LocalIdSide; id: number } | undefined {
+    const r = this.liveRedirect(this.priorRedirects, prior);
+    return r ? { side: r.toSide, id: r.to } : undefined;
+  }
+
+  /** The global entity an id of the previous backend's session names (through its redirect). */
+  globalOfPrior(prior: number): GlobalEntity | undefined {
+    const r = this.liveRedirect(this.priorRedirects, prior);
+    if (!r) return undefined;
+    return r.toSide === 'host' ? this.hostToGlobal.get(r.to) : this.remoteToGlobal.get(r.to);
+  }
+
   /** Drop expired redirects; returns how many were dropped. Call now and then (the worlds do, each step). */
   cleanupRedirects(): number {
     // called per connection per step: nothing to allocate or scan in the common case
-    if (this.hostRedirects.size === 0 && this.remoteRedirects.size === 0) return 0;
+    if (this.hostRedirects.size === 0 && this.remoteRedirects.size === 0 && this.priorRedirects.size === 0)
+      return 0;
     const now = this.clock.now();
     let n = 0;
-    for (const table of [this.hostRedirects, this.remoteRedirects]) {
+    for (const table of [this.hostRedirects, this.remoteRedirects, this.priorRedirects]) {
       for (const [k, r] of table) {
         if (now - r.at >= REDIRECT_TTL_MS) {
           table.delete(k);
@@ -107,7 +136,7 @@ export class LocalEntityMap {
   }
 
   get redirectCount(): number {
-    return this.hostRedirects.size + this.remoteRedirects.size;
+    return this.hostRedirects.size + this.remoteRedirects.size + this.priorRedirects.size;
   }
 
   get hostCount(): number {

@@ -4,6 +4,7 @@ import type { Clock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 import type { AuthOp } from './AuthChannel.js';
 import { type AnyComponentDef, type ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
+import { type CarriedEntity, decodeCarried, encodeCarried, MAX_CARRIED_ENTITIES } from './carried.js';
 import {
   type AuthorityOp,
   ComponentInstance,
@@ -13,7 +14,7 @@ import {
   SERVER_HOLDER,
 } from './Entity.js';
 import { AuthorityError, type AuthorityResult, WorldError } from './errors.js';
-import { AuthWire } from './frame.js';
+import { AuthWire, type DecodedComponent, type RefWire } from './frame.js';
 import type { HostEntityChannel } from './HostEngine.js';
 import { type GlobalEntity, GlobalEntityAllocator, type GlobalEntityAllocatorOptions } from './ids.js';
 import { Room } from './Room.js';
@@ -764,6 +765,110 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     }
   }
 
+  // ---- seamless migration: carried entities (DESIGN §5) ----------------------------------------
+
+  /**
+   * Source backend, at Handoff: serialise the entities `ids` that carry over with `key` — its own
+   * client-owned ones and server entities (delegated ones included) — with their component state
+   * and the wire id the player's client knows each by. Entity references are written as this
+   * connection names them, so the target resolves them through its redirects. Nothing changes
+   * here (a rollback keeps everything). Other clients' entities are skipped.
+   */
+  exportCarried(key: K, ids: readonly GlobalEntity[]): Uint8Array {
+    const u = this.users.get(key);
+    const out: CarriedEntity[] = [];
+    const seen = new Set<GlobalEntity>();
+    if (u) {
+      for (const id of ids) {
+        const e = this.entityMap.get(id);
+        if (!e?.alive || seen.has(id) || out.length >= MAX_CARRIED_ENTITIES) continue;
+        seen.add(id);
+        const clientOwned = e.ownerKey === key;
+        if (e.ownerKey !== null && !clientOwned) continue;
+        const wireId = clientOwned ? u.conn.map.remoteOf(id) : u.conn.map.hostOf(id);
+        const components: DecodedComponent[] = [];
+        for (const inst of e.components) {
+          if (!inst) continue;
+          const kind = inst.kind;
+          const values = inst.values.slice();
+          for (const i of kind.refProps) values[i] = u.conn.refWireOf(values[i]);
+          components.push({ kind, values });
+        }
+        out.push({
+          wireId: wireId ?? 0,
+          known: wireId !== undefined,
+          clientOwned,
+          delegated: e.replication === 'delegated' && !clientOwned,
+          held: e.authHolder === key,
+          components,
+        });
+      }
+    }
+    return encodeCarried(this.registry, out);
+  }
+
+  /**
+   * Target backend, at Restore: re-create the carried entities of `key` (from
+   * {@link exportCarried} on the source). Server entities become this world's (in every room of
+   * the user, delegated again when they were, authority given back to the player when it held
+   * it) and are put in the user's connection now, so their ids here are known: `pairs` maps each
+   * id the client knew (the source's) to this connection's, and those prior ids redirect here for
+   * 60 s. Client-owned entities are not re-created: the client re-announces them itself, under
+   * the same ids. References between carried entities resolve through the new ids.
+   * Malformed bytes → DecodeError (nothing created).
+   */
+  importCarried(key: K, bytes: Uint8Array): { pairs: { from: number; to: number }[]; entities: Entity[] } {
+    const u = this.userOrThrow(key);
+    const list = decodeCarried(bytes, this.registry);
+    const made: { c: CarriedEntity; e: Entity }[] = [];
+    const byPrior = new Map<number, Entity>();
+    for (const c of list) {
+      if (c.clientOwned) continue;
+      const e = this.spawn();
+      made.push({ c, e });
+      if (c.known) byPrior.set(c.wireId, e);
+    }
+    const resolve = (ref: RefWire | null): GlobalEntity | null => {
+      if (ref === null) return null;
+      // hosted by the source: one of the carried ones (or gone); the client's own keep their ids
+      if (ref.hostedBySender) return byPrior.get(ref.id)?.id ?? null;
+      return u.conn.map.globalOfRemote(ref.id) ?? null;
+    };
+    for (const { c, e } of made) {
+      for (const comp of c.components) {
+        const kind = comp.kind;
+        const values = comp.values.slice();
+        for (const i of kind.refProps) values[i] = resolve(values[i] as RefWire | null);
+        const inst = new ComponentInstance(kind, e, values);
+        e.components[kind.index] = inst;
+        this.componentInserted(e, inst);
+      }
+      if (c.delegated) e.configureReplication('delegated');
+      for (const room of u.rooms) room.addEntity(e);
+    }
+    const pairs: { from: number; to: number }[] = [];
+    for (const { c, e } of made) {
+      // into the user's connection now (as its scope would next step), so its id here is known
+      if (this.sharesRoom(u, e) && this.passes(u, e) && !u.conn.host.channels.has(e.id)) u.conn.host.spawn(e);
+      if (c.held && u.conn.host.channels.get(e.id)?.state === 'live') this.setHolder(e, key);
+      const to = u.conn.map.hostOf(e.id);
+      if (!c.known || to === undefined) continue;
+      pairs.push({ from: c.wireId, to });
+      u.conn.map.installPriorRedirect(c.wireId, 'host', to);
+    }
+    return { pairs, entities: made.map((m) => m.e) };
+  }
+
+  /**
+   * The entity an id of `key`'s *previous* backend session names (seamless migration: a carried
+   * entity, through its redirect, for 60 s after the move), e.g. an id in input the client sent
+   * before it switched backends.
+   */
+  entityByPriorId(key: K, priorId: number): Entity | undefined {
+    const g = this.users.get(key)?.conn.map.globalOfPrior(priorId);
+    return g === undefined ? undefined : this.entityMap.get(g);
+  }
+
   // ---- client-authored entities --------------------------------------------------------------
 
   private despawnRemote(e: Entity, key: K): void {
@@ -821,6 +926,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       },
       remoteMigrated() {
         // clients migrate host → remote; a server never receives MigrateResponse
+      },
+      remoteAdopt() {
+        // only clients take carried entities over from a previous backend's session
       },
       delegateRequested(conn, e) {
         if (e.ownerKey === conn.key) self.delegateClientEntity(e);

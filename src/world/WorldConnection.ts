@@ -69,6 +69,11 @@ export interface WorldSink {
   ): void;
   /** Properties (bits) of a peer-authored component changed (values already set). */
   remoteUpdated(conn: WorldConnection, e: Entity, kind: ComponentKind, changed: number): void;
+  /**
+   * Client, seamless migration: the new backend spawned `e`, an entity that carried over from
+   * the previous one (it keeps its identity: set its components to `comps`, no spawn event).
+   */
+  remoteAdopt(conn: WorldConnection, e: Entity, comps: { kind: ComponentKind; values: unknown[] }[]): void;
   /** Client: our entity `e` was migrated to the server (it keeps its identity). */
   remoteMigrated(conn: WorldConnection, e: Entity): void;
   /** Server: the owner delegated its entity `e` (migrate it now). */
@@ -146,6 +151,11 @@ interface RefWait {
   deadline: number;
 }
 
+/**
+ * How long a carried entity waits for the new backend to spawn it (seamless migration); after
+ * that it is out of the player's scope there and leaves (despawn event).
+ */
+export const CARRIED_WAIT_MS = 10_000;
 /** How long an entity reference waits for its target to arrive (DESIGN: bounded, 60 s). */
 export const REF_WAIT_MS = 60_000;
 /** Most reference waits one peer may make us hold. */
@@ -222,6 +232,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   private readonly unresolved = new Map<GlobalEntity, HostComponentRecord[]>();
   private readonly waits = new Map<RemoteEntity, RefWait[]>();
   private waitCount = 0;
+  /** Client: entities carried over from the previous backend, by the new backend's id, until it spawns them. */
+  private readonly carriedIn = new Map<RemoteEntity, { entity: Entity; deadline: number }>();
   private readonly opts: Required<WorldConnectionOptions>;
   private srtt: number | null = null;
   private stepInterval = 0;
@@ -305,6 +317,11 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   // ---- entity references ---------------------------------------------------------------------
+
+  /** How a local entity id travels to this peer, or null when the peer cannot name it (yet). */
+  refWireOf(value: unknown): RefWire | null {
+    return this.refWire(value);
+  }
 
   /** How a local entity id travels to this peer, or null when the peer cannot name it (yet). */
   private refWire(value: unknown): RefWire | null {
@@ -398,7 +415,14 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       kind: c.kind,
       values: this.resolveValues(ch, c, frame, later, refs),
     }));
-    const e = this.sink.remoteSpawn(this, resolved);
+    const carried = this.carriedIn.get(ch.remoteId);
+    let e: Entity;
+    if (carried !== undefined && carried.entity.alive) {
+      // an entity that carried over from the previous backend: the same Entity, re-keyed
+      this.carriedIn.delete(ch.remoteId);
+      e = carried.entity;
+      this.sink.remoteAdopt(this, e, resolved);
+    } else e = this.sink.remoteSpawn(this, resolved);
     this.map.insertRemote(e.id, ch.remoteId);
     ch.entity = e;
     for (let i = 0; i < later.length; i++) this.addWait(refs[i], { ...later[i], entity: e });
@@ -534,6 +558,26 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     this.sink.remoteMigrated(this, e);
     this.fireWaits(ch.remoteId, e);
     return e;
+  }
+
+  // ---- seamless migration (DESIGN §5) -------------------------------------------------------------
+
+  /**
+   * Client, on a new backend's connection: the entity `e`, which the previous backend's session
+   * named `priorId`, is named `id` here. It resolves under `id` at once (references to it in the
+   * new backend's frames find it), the prior id redirects to it (60 s), and the new backend's
+   * Spawn of `id` adopts `e` instead of creating an entity. Not spawned within
+   * {@link CARRIED_WAIT_MS}: it left the player's scope, and despawns.
+   */
+  expectCarried(id: RemoteEntity, e: Entity, priorId: number): void {
+    this.map.insertRemote(e.id, id);
+    this.map.installPriorRedirect(priorId, 'remote', id);
+    this.carriedIn.set(id, { entity: e, deadline: this.clock.now() + CARRIED_WAIT_MS });
+  }
+
+  /** Carried entities not spawned by the new backend yet (diagnostics/tests). */
+  get pendingCarried(): number {
+    return this.carriedIn.size;
   }
 
   // ---- authority holder's writes -----------------------------------------------------------------
@@ -1346,6 +1390,14 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       const keep = list.filter((r) => r.alive);
       if (keep.length === 0) this.unresolved.delete(g);
       else if (keep.length !== list.length) this.unresolved.set(g, keep);
+    }
+    if (this.carriedIn.size > 0) {
+      for (const [id, c] of this.carriedIn) {
+        if (c.deadline > now && c.entity.alive) continue;
+        this.carriedIn.delete(id);
+        if (this.map.remoteOf(c.entity.id) === id) this.map.removeRemote(id);
+        this.sink.remoteDespawn(this, c.entity);
+      }
     }
     this.map.cleanupRedirects();
     this.remote.retire();

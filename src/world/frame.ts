@@ -220,7 +220,7 @@ function readCommand(r: BitReader, registry: ComponentRegistry): InCommand {
   }
 }
 
-function readFullComponent(r: BitReader, registry: ComponentRegistry): DecodedComponent {
+export function readFullComponent(r: BitReader, registry: ComponentRegistry): DecodedComponent {
   const kind = readKind(r, registry);
   const values: unknown[] = new Array(kind.propCount);
   for (let i = 0; i < kind.propCount; i++) values[i] = readValue(r, kind, i);

@@ -67,6 +67,23 @@ export class HostIdAllocator {
     return this.next++;
   }
 
+  /**
+   * Take exactly `id` (a fresh connection re-announcing entities under the ids the peer already
+   * knows them by). False when it is in use.
+   */
+  allocateExact(id: HostEntity): boolean {
+    if (!Number.isInteger(id) || id < 0 || id > MAX_WIRE_ENTITY) return false;
+    if (id >= this.next) {
+      for (let i = this.next; i < id; i++) this.free.push(i);
+      this.next = id + 1;
+      return true;
+    }
+    const at = this.free.indexOf(id);
+    if (at < 0) return false;
+    this.free.splice(at, 1);
+    return true;
+  }
+
   release(id: HostEntity): void {
     this.free.push(id);
   }

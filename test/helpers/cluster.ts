@@ -18,6 +18,8 @@ export const Position = component('Position', { x: t.f32, y: t.f32 });
 /** Every channel mode once (as in helpers/protocol.ts) plus a replicated component. */
 export const clusterProtocol = defineProtocol({
   tickRate: 50,
+  // the migration tests carry a client-owned entity across backends
+  clientAuthoritativeEntities: true,
   components: [Position],
   messages: [Chat, Input, State, Ping],
   channels: {

@@ -12,7 +12,9 @@ import type { LinkConditionerConfig } from '../../src/transport/LinkConditioner.
 import { MemoryHub } from '../../src/transport/MemoryHub.js';
 import { MemoryStreamNetwork, peerIdentity } from '../../src/transport/stream/MemoryStream.js';
 import type { TransportAddress } from '../../src/transport/types.js';
-import { type ClusterChannels, clusterProtocol } from './cluster.js';
+import type { Entity } from '../../src/world/Entity.js';
+import type { Room } from '../../src/world/Room.js';
+import { type ClusterChannels, clusterProtocol, Position } from './cluster.js';
 import { Input } from './protocol.js';
 
 /** One backend of a memory cluster, with what it processed. */
@@ -209,6 +211,47 @@ export class Bot {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/**
+ * The game of the migration tests: a room per backend; each player gets an avatar (Position)
+ * when it first joins; on a move the avatar carries over (the `carried` hook names it with the
+ * player's own entities), the target adopts its re-created copy, the source despawns its copy
+ * when the player's session there ends.
+ */
+export function avatarGame(b: MemBackend): { avatars: Map<User, Entity>; spawned: number; room: Room<User> } {
+  const server = b.server;
+  const room = server.createRoom();
+  const avatars = new Map<User, Entity>();
+  const arriving = new Set<User>();
+  const game = { avatars, spawned: 0, room };
+  server.migration.restore = (user, _state, info) => {
+    if (info.phase === 'arrive') arriving.add(user);
+    else {
+      const avatar = info.carried.map((id) => server.entity(id)).find((e) => e?.has(Position));
+      if (avatar) avatars.set(user, avatar);
+    }
+  };
+  server.migration.carried = (user) => {
+    const out: number[] = [];
+    const avatar = avatars.get(user);
+    if (avatar?.alive) out.push(avatar.id);
+    for (const e of server.entities()) if (e.ownerKey === user) out.push(e.id);
+    return out;
+  };
+  server.on('connect', (user) => {
+    room.addUser(user);
+    if (arriving.delete(user)) return; // its avatar comes with it (restore, at cutover)
+    const avatar = server.spawn().insert(Position, { x: 10, y: 20 });
+    room.addEntity(avatar);
+    avatars.set(user, avatar);
+    game.spawned++;
+  });
+  server.on('disconnect', (user) => {
+    avatars.get(user)?.despawn();
+    avatars.delete(user);
+  });
+  return game;
 }
 
 /** Inputs processed for `uuid` on `channel` over every backend, in processing order. */

@@ -16,8 +16,9 @@
  *   A; A's frames before its Handoff are relayed to the client as usual (the stream is ordered,
  *   so A's last frames are all relayed once Handoff arrives). Frames of A after Handoff are held
  *   (given to the client only on rollback).
- * - *Cutover*: Restore to B; one Migrate to the client (B's setup, the per-channel barrier
- *   counts, the new world epoch); the player's link becomes B; B's held frames follow Migrate.
+ * - *Cutover*: Restore to B; when entities carry over, B's Restored (their A id → B id pairs)
+ *   is awaited; one Migrate to the client (B's setup, the per-channel barrier counts, the new
+ *   world epoch, the carried pairs); the player's link becomes B; B's held frames follow Migrate.
  * - *Resume*: A's undelivered tick messages, then the buffer, go to B in order; live relaying
  *   resumes; the client's MigrateAck ends it.
  * - *Cleanup*: A's session stays (frozen, unrelayed) for an overlap window, then is closed.
@@ -25,11 +26,13 @@
  *   buffer to A in order; nothing lost. After cutover — referral fallback or disconnect.
  */
 import {
+  type CarriedPair,
   clampUtf8,
   decodeHandoff,
   decodeMuxControl,
   decodePlayerAccept,
   decodeReason,
+  decodeRestored,
   decodeTicketReply,
   encodeMigrateOpen,
   encodeMuxControl,
@@ -265,12 +268,24 @@ export class MigrationOrchestrator {
       this.enter('Cutover', h.timeouts.cutover);
       this.check();
       if (link.state !== 'up') throw new Abort(`target backend '${this.to}' lost`);
+      // B re-creates the carried entities and answers with their ids (A's → B's): the client
+      // re-keys them at the Migrate. Nothing carried: nothing to wait for.
+      const carriesEntities = this.handoff.carried.length > 0 || this.handoff.entities.length > 0;
+      const restoredP = carriesEntities ? this.expect<CarriedPair[]>('Restored') : undefined;
       this.send(
         link,
         MuxFrame.Restore,
-        encodeRestore({ source: this.source.id, state: this.handoff.state, carried: this.handoff.carried }),
+        encodeRestore({
+          source: this.source.id,
+          state: this.handoff.state,
+          carried: this.handoff.carried,
+          entities: this.handoff.entities,
+        }),
         'Restore',
       );
+      const carried = restoredP ? await restoredP : [];
+      this.check();
+      if (link.state !== 'up') throw new Abort(`target backend '${this.to}' lost`);
       const targetTickNow =
         this.acceptTick + Math.round((this.sourceTickAt - this.acceptAt) / h.tickIntervalMs);
       const delta = targetTickNow - this.handoff.tick;
@@ -288,7 +303,7 @@ export class MigrationOrchestrator {
         serverTick: targetTickNow,
         barrier,
         setup,
-        carried: [],
+        carried,
       });
       h.trace(`Migrate[${setup.map((q) => q.type).join(',')}]`, 0, 'client', 'out');
       for (const f of this.heldTarget.splice(0)) h.relayToClient(f.type, f.payload);
@@ -402,6 +417,9 @@ export class MigrationOrchestrator {
         return;
       case MuxFrame.SyncProbe:
         this.resolve('SyncProbe', 0);
+        return;
+      case MuxFrame.Restored:
+        this.resolve('Restored', decodeRestored(payload));
         return;
       case MuxFrame.PlayerClose:
         this.opened = false; // B forgot the player
