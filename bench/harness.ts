@@ -113,6 +113,56 @@ function warmup(work: Work, ms: number): void {
 }
 
 /**
+ * A unit of work that times itself: perform `n` operations and return the milliseconds spent in
+ * the part that is being measured (setup and teardown around each operation are left out).
+ */
+export type TimedWork = (n: number) => number;
+
+/** A {@link Work} as a {@link TimedWork} whose whole call is the timed part. */
+export function wholeCall(work: Work): TimedWork {
+  return (n) => timeMs(work, n);
+}
+
+/**
+ * Like {@link compareOps}, for work that times itself ({@link TimedWork}): operations per
+ * second of the timed part, median over `ctx.trials` interleaved trials each.
+ */
+export function compareTimedOps(
+  ctx: BenchContext,
+  subject: TimedWork,
+  baseline: TimedWork,
+): { subject: number; baseline: number } {
+  const warm = (work: TimedWork) => {
+    const end = performance.now() + ctx.warmupMs;
+    let n = 1;
+    while (performance.now() < end) {
+      work(n);
+      n = Math.min(n * 2, 1 << 16);
+    }
+  };
+  const cal = (work: TimedWork) => {
+    let n = 1;
+    for (;;) {
+      const elapsed = work(n);
+      if (elapsed >= 5 || n >= 2 ** 30)
+        return Math.max(1, Math.round((n * ctx.trialMs) / Math.max(elapsed, 1e-3)));
+      n *= 2;
+    }
+  };
+  warm(subject);
+  warm(baseline);
+  const nS = cal(subject);
+  const nB = cal(baseline);
+  const s: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < ctx.trials; i++) {
+    s.push(nS / (subject(nS) / 1000));
+    b.push(nB / (baseline(nB) / 1000));
+  }
+  return { subject: median(s), baseline: median(b) };
+}
+
+/**
  * Throughput of `subject` and `baseline` in operations per second: the median over
  * `ctx.trials` trials each, subject and baseline trials alternating.
  */

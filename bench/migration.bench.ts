@@ -8,6 +8,7 @@
  *   a referral transfer of the same player measured in the same run (from the transfer to the
  *   reconnected client's accept: the time it cannot play), the non-seamless way
  * - whole migration time p50 (Prepare → the client acknowledged the cutover)
+ * - the same at 0 % loss with one entity carried (the bot's own: the cutover waits for B's Restored)
  * - migrations per second of one proxy (200 players moved at once)
  */
 import { Client } from '../src/client/index.js';
@@ -17,7 +18,7 @@ import {
   InMemoryRegistry,
   InMemoryTicketKeys,
 } from '../src/cluster/index.js';
-import { defineProtocol, message, t } from '../src/index.js';
+import { component, defineProtocol, message, t } from '../src/index.js';
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
 import { Proxy } from '../src/proxy/index.js';
 import { OfflineAuthenticator, Server } from '../src/server/index.js';
@@ -27,8 +28,12 @@ import { MemoryStreamNetwork, peerIdentity } from '../src/transport/stream/Memor
 import { type BenchContext, type BenchModule, type BenchRow, percentile, row } from './harness.js';
 
 const Input = message('Input', { seq: t.u32 });
+const Position = component('Position', { x: t.f32, y: t.f32 });
 const protocol = defineProtocol({
   tickRate: 50,
+  // the "entity carried" rows: the bot owns an entity, which moves with it (Restore → Restored)
+  clientAuthoritativeEntities: true,
+  components: [Position],
   messages: [Input],
   channels: { input: { mode: 'ordered-reliable', direction: 'client-to-server' } },
 });
@@ -100,6 +105,7 @@ async function cluster(seed: number) {
     proxy,
     join,
     lost: () => sent - processed,
+    hasEntities: () => servers.some((s) => [...s.entities()].length > 0),
     pause: (on: boolean) => {
       sending = !on;
     },
@@ -112,10 +118,15 @@ async function cluster(seed: number) {
   };
 }
 
-async function seamless(n: number, conditioner: LinkConditionerConfig | undefined) {
+async function seamless(n: number, conditioner: LinkConditionerConfig | undefined, carry = false) {
   const c = await cluster(5);
   try {
-    await c.join('bot', conditioner);
+    const bot = await c.join('bot', conditioner);
+    if (carry) {
+      bot.spawn().insert(Position, { x: 1, y: 2 });
+      // on A before the first move (so the Handoff names it)
+      while (!c.hasEntities()) await new Promise((r) => setTimeout(r, 5));
+    }
     const s = c.proxy.sessions()[0];
     let at = s.backendId!;
     const freeze: number[] = [];
@@ -193,6 +204,17 @@ export const migrationBench: BenchModule = {
       rows.push(row(`freeze window p50 in ticks, ${label}`, percentile(r.freeze, 50) / tickMs, 'ticks'));
       rows.push(row(`freeze window p99 in ticks, ${label}`, percentile(r.freeze, 99) / tickMs, 'ticks'));
       rows.push(row(`whole migration p50, ${label}`, percentile(r.total, 50), 'ms', refGap));
+      rows.push(row(`inputs lost over ${n} migrations, ${label}`, r.lost, 'inputs'));
+    }
+    {
+      // one entity carried with the player: the cutover waits for B's Restored
+      const label = '0% loss, 1 entity carried';
+      ctx.log(`migration: ${n} migrations at ${label}`);
+      const r = await seamless(n, undefined, true);
+      rows.push(row(`freeze window p50, ${label}`, percentile(r.freeze, 50), 'ms'));
+      rows.push(row(`freeze window p99, ${label}`, percentile(r.freeze, 99), 'ms'));
+      rows.push(row(`freeze window p50 in ticks, ${label}`, percentile(r.freeze, 50) / tickMs, 'ticks'));
+      rows.push(row(`whole migration p50, ${label}`, percentile(r.total, 50), 'ms'));
       rows.push(row(`inputs lost over ${n} migrations, ${label}`, r.lost, 'inputs'));
     }
     const players = ctx.quick ? 100 : 200;

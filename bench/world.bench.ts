@@ -7,8 +7,10 @@
  *   MapSchema of entities (`encode()` + `discardChanges()`, after the initial state was
  *   encoded). One operation = apply the change set through each library's tracked setters and
  *   encode it, so each side pays its own change tracking.
- * - Full state: a user joining a world of 100 entities (baton: the step that sends the spawns;
- *   Colyseus: `encodeAll()`).
+ * - Full state: a user joining a world of 100 entities (baton: the step that sends the spawns,
+ *   i.e. the new user's scope pass, its 100 host channels and Spawn commands, and the frames;
+ *   Colyseus: `encodeAll()`). Connection setup and teardown (`addUser`, `removeUser`) are timed
+ *   separately, as the whole join lifecycle (`world.join.100.time`), against the same encodeAll.
  * - Server cost per tick: 100 users × 1 000 entities all moving and all in scope, as a share of
  *   the 50 ms tick at 20 Hz, beside a naive peer that sends each user a JSON snapshot of the
  *   1 000 entities every tick.
@@ -23,7 +25,17 @@ import type { Entity } from '../src/world/Entity.js';
 import { writeFrameHeader } from '../src/world/frame.js';
 import type { Room } from '../src/world/Room.js';
 import { ServerWorld } from '../src/world/ServerWorld.js';
-import { type BenchContext, type BenchModule, type BenchRow, compareOps, median, row } from './harness.js';
+import {
+  type BenchContext,
+  type BenchModule,
+  type BenchRow,
+  compareOps,
+  compareTimedOps,
+  median,
+  row,
+  type TimedWork,
+  wholeCall,
+} from './harness.js';
 
 const TICK_MS = 50;
 const ENTITIES = 100;
@@ -118,7 +130,13 @@ function batonChanges(set: ChangeSet) {
   return { bytes: w.bytes, apply };
 }
 
-function batonFullState(): { bytes: number; join: () => void } {
+/**
+ * A user joining a world of 100 entities. `joinStep` times only the step that brings the new
+ * user to full state — its scope pass (a host channel and a Spawn command per entity) and the
+ * encoding and hand-out of the frames carrying the 100 spawns — with `addUser` + `room.addUser`
+ * before it and `removeUser` after it untimed. `join` times the whole lifecycle.
+ */
+function batonFullState(): { bytes: number; join: () => void; joinStep: TimedWork } {
   const w = new OneUser([Body4]);
   for (let i = 0; i < ENTITIES; i++) {
     const e = w.sw.spawn().insert(Body4, { x: i, y: -i, angle: i / 100, hp: i });
@@ -131,9 +149,22 @@ function batonFullState(): { bytes: number; join: () => void } {
     w.step();
     w.sw.removeUser(key);
   };
+  const joinStep = (count: number) => {
+    let ms = 0;
+    for (let i = 0; i < count; i++) {
+      const key = `u${n++}`;
+      w.addUser(key);
+      w.clock.advance(TICK_MS);
+      const t0 = performance.now();
+      w.sw.step();
+      ms += performance.now() - t0;
+      w.sw.removeUser(key);
+    }
+    return ms;
+  };
   w.bytes = 0;
   join();
-  return { bytes: w.bytes, join };
+  return { bytes: w.bytes, join, joinStep };
 }
 
 // ---- Colyseus ------------------------------------------------------------------------------
@@ -347,23 +378,31 @@ export const worldBench: BenchModule = {
     ctx.log(`world: full state of ${ENTITIES} entities { x, y, angle: f32, hp: u8 }`);
     const bf = batonFullState();
     const cf = colyseusFullState();
-    const full = compareOps(
+    const colyseusFull = (count: number) => {
+      let acc = 0;
+      for (let i = 0; i < count; i++) acc += cf.full();
+      return acc;
+    };
+    // the full-state encode of a joining user (connection setup and teardown untimed) …
+    const full = compareTimedOps(ctx, bf.joinStep, wholeCall(colyseusFull));
+    // … and the whole join lifecycle, against the same encodeAll (baton does more work here)
+    const join = compareOps(
       ctx,
-      (n) => {
-        for (let i = 0; i < n; i++) bf.join();
-        return n;
+      (count) => {
+        for (let i = 0; i < count; i++) bf.join();
+        return count;
       },
-      (n) => {
-        let acc = 0;
-        for (let i = 0; i < n; i++) acc += cf.full();
-        return acc;
-      },
+      colyseusFull,
     );
     rows.push(
       row('world.fullstate.100.bytes', bf.bytes, 'bytes', { name: '@colyseus/schema', value: cf.bytes }),
       row('world.fullstate.100.time', 1e6 / full.subject, 'µs', {
         name: '@colyseus/schema',
         value: 1e6 / full.baseline,
+      }),
+      row('world.join.100.time', 1e6 / join.subject, 'µs', {
+        name: 'colyseus encodeAll',
+        value: 1e6 / join.baseline,
       }),
     );
     rows.push(...measureTicks(ctx));

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../src/client/index.js';
 import type { MigrationResult } from '../src/proxy/index.js';
-import { clusterProtocol } from './helpers/cluster.js';
+import { MuxFrame } from '../src/session/mux.js';
+import { clusterProtocol, Position } from './helpers/cluster.js';
 import { Bot, type MemCluster, memCluster, processedSeqs, until } from './helpers/migration.js';
 
 /**
@@ -9,6 +10,8 @@ import { Bot, type MemCluster, memCluster, processedSeqs, until } from './helper
  * player stays on A with nothing lost; after cutover a referral to a healthy backend or a
  * disconnect with a reason. One test each.
  */
+type SendFrame = (type: number, sessionId: number, payload: Uint8Array) => boolean;
+
 const open: MemCluster[] = [];
 const bots: Bot[] = [];
 afterEach(async () => {
@@ -61,7 +64,8 @@ async function expectNothingLost(
 function hangSourceAfterTicket(cluster: MemCluster): void {
   const a = cluster.backends.get('a')!;
   a.server.migration.handOff = (_user, phase) => {
-    if (phase === 'ticket') setImmediate(() => a.hang());
+    // at once: migration frames are processed as they arrive, so the Freeze may follow within this task
+    if (phase === 'ticket') a.hang();
     return new Uint8Array([1]);
   };
 }
@@ -147,6 +151,67 @@ describe('migration rollback (before cutover: the player stays on A, nothing los
     expect(!r.ok && r.reason).toMatch(/Freeze timed out after 80 ms/);
     await expectNothingLost(cluster, bot, uuid, r, 'Freeze');
     expect(cluster.proxy.stats.migration.failuresByReason).toEqual({ 'Freeze timed out after # ms': 1 });
+  });
+});
+
+describe('a late Restored (after the cutover timeout)', () => {
+  it('rolls back: the player stays on A with nothing lost, B despawns the copies it re-created and drops the player by itself', async () => {
+    const { cluster, bot, sid, uuid } = await setup(['a', 'b'], {
+      proxy: { migration: { timeouts: { cutover: 100 } } },
+    });
+    const a = cluster.backends.get('a')!;
+    const b = cluster.backends.get('b')!;
+    // A: the player's avatar (carried) and a delegated entity it holds (carried by default)
+    const roomA = a.server.createRoom();
+    const userA = a.server.users[0];
+    roomA.addUser(userA);
+    const avatar = a.server.spawn().insert(Position, { x: 10, y: 20 });
+    const tool = a.server.spawn().insert(Position, { x: 1, y: 1 });
+    roomA.addEntity(avatar);
+    roomA.addEntity(tool);
+    tool.configureReplication('delegated');
+    a.server.migration.carried = () => [avatar.id, tool.id];
+    // B: a room for arriving players, and no game cleanup at all (no 'disconnect' handler)
+    const roomB = b.server.createRoom();
+    b.server.on('connect', (user) => roomB.addUser(user));
+    let restoredOnB = 0;
+    b.server.migration.restore = (_user, _state, info) => {
+      if (info.phase === 'final') restoredOnB = info.carried.length;
+    };
+    // B answers Restore late: its Restored leaves 250 ms after it re-created the entities
+    let lateSent = false;
+    b.server.on('connect', (user) => {
+      const link = (user.session as unknown as { proxyLink: { sendFrame: SendFrame } }).proxyLink;
+      const send = link.sendFrame.bind(link);
+      link.sendFrame = (type, sessionId, payload) => {
+        if (type !== MuxFrame.Restored) return send(type, sessionId, payload);
+        setTimeout(() => {
+          send(type, sessionId, payload);
+          lateSent = true;
+        }, 250);
+        return true;
+      };
+    });
+    await until(() => [...bot.client.entities()].length === 2, 3000, 'avatar and tool on the client');
+    expect(tool.giveAuthority(userA)).toEqual({ ok: true });
+    const held = () => [...bot.client.entities()].find((e) => e.authority === 'granted');
+    await until(() => held() !== undefined, 3000, 'authority on the client');
+
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(!r.ok && r.reason).toMatch(/Cutover timed out after 100 ms/);
+    expect(restoredOnB).toBe(2); // B did re-create them before the timeout
+    // B cleaned up by itself: its copies despawned, the player dropped
+    await until(() => lateSent, 2000, 'the late Restored');
+    await until(() => b.server.users.length === 0, 2000, 'the player dropped on B');
+    expect([...b.server.entities()]).toEqual([]);
+    expect(b.server.proxiedStats?.migration.cancelled).toBe(1);
+    // A kept everything: the entities, the holder, the client's view of them
+    expect(avatar.alive && tool.alive).toBe(true);
+    expect(tool.authHolder).toBe(userA);
+    expect([...bot.client.entities()]).toHaveLength(2);
+    expect(held()?.alive).toBe(true);
+    expect(bot.events.filter((e) => e.what === 'despawn')).toEqual([]);
+    await expectNothingLost(cluster, bot, uuid, r, 'Cutover');
   });
 });
 

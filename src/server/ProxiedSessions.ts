@@ -74,6 +74,8 @@ export interface ProxiedStats {
     arrivalsRefused: number;
     handoffs: number;
     thaws: number;
+    /** Arrivals the proxy cancelled (MigrateCancel, or PlayerClose before the ticket check ended). */
+    cancelled: number;
   };
   dropped: {
     /** Frames whose payload failed to decode (the player's session ends with a reason). */
@@ -103,7 +105,31 @@ export interface ProxiedSessionsHost {
   onControl(session: ServerSession, packet: SessionPacket): void;
   /** Seamless migration (DESIGN §5); without it tickets are refused and migrating players turned away. */
   readonly migration?: ProxiedMigrationHost;
+  /**
+   * Frames on a migration's critical path arrived (see {@link MIGRATION_PATH_FRAMES}): call
+   * {@link ProxiedSessions.receive} as soon as no step is running — or leave them to the next
+   * step. Called from a microtask, never inside a `receive`. Without it they wait for the step.
+   */
+  receiveSoon?(): void;
 }
+
+/**
+ * Frames a migration waits on (Auth, Sync, Freeze, Cutover, rollback). Each one makes the
+ * listener ask its host for an early {@link ProxiedSessions.receive} instead of waiting up to a
+ * tick for the next step: that takes the backend's step out of the freeze window. The early
+ * receive processes the whole queue in arrival order, so it is the step's own receive phase run
+ * sooner (a player's earlier frames are still processed first: A answers Freeze after every
+ * client frame before it).
+ */
+export const MIGRATION_PATH_FRAMES: ReadonlySet<number> = new Set<number>([
+  MuxFrame.MigrateOpen,
+  MuxFrame.TicketRequest,
+  MuxFrame.SyncProbe,
+  MuxFrame.Freeze,
+  MuxFrame.Thaw,
+  MuxFrame.Restore,
+  MuxFrame.MigrateCancel,
+]);
 
 /** What the backend does for seamless migration (the Server implements it). */
 export interface ProxiedMigrationHost {
@@ -121,6 +147,11 @@ export interface ProxiedMigrationHost {
    * their (source wire id → target wire id) pairs for the client.
    */
   restore(s: ProxiedSession, r: Restore): readonly CarriedPair[] | undefined;
+  /**
+   * Target, on MigrateCancel (rolled back, possibly after Restore): undo the Restore — despawn
+   * the carried entities it re-created. The player is forgotten right after.
+   */
+  cancel?(s: ProxiedSession, reason: string): void;
 }
 
 /** A player behind a proxy, as the server sees its session. */
@@ -213,8 +244,10 @@ interface QueuedFrame {
 }
 
 /**
- * The backend's side of every proxy stream. Deterministic like the SessionHost: frames are
- * queued as they arrive and processed by {@link receive} during the server's step.
+ * The backend's side of every proxy stream. Like the SessionHost, frames are queued as they
+ * arrive and processed by {@link receive} during the server's step — except that a frame a
+ * migration waits on ({@link MIGRATION_PATH_FRAMES}) asks the host for an early `receive` (the
+ * Server runs it between steps while its ticker runs; a server stepped by hand stays deterministic).
  */
 export class ProxiedSessions {
   readonly stats: ProxiedStats = {
@@ -233,15 +266,18 @@ export class ProxiedSessions {
       arrivalsRefused: 0,
       handoffs: 0,
       thaws: 0,
+      cancelled: 0,
     },
     dropped: { malformed: 0, unknownSession: 0, unexpected: 0, queueOverflow: 0, refusedSends: 0 },
   };
-  /** Migrating players whose ticket is being verified, per link: their session ids. */
-  private readonly arriving = new Map<ProxyLink, Set<number>>();
+  /** Migrating players whose ticket is being verified, per link: their MigrateOpen by session id. */
+  private readonly arriving = new Map<ProxyLink, Map<number, MigrateOpen>>();
   private readonly servers: StreamServer[] = [];
   private readonly links = new Set<ProxyLink>();
   private queue: QueuedFrame[] = [];
   private closing = false;
+  /** An early receive is scheduled (one microtask at a time). */
+  private eager = false;
 
   constructor(
     private readonly host: ProxiedSessionsHost,
@@ -287,8 +323,19 @@ export class ProxiedSessions {
         return;
       }
       this.queue.push({ link, type, sessionId, payload });
+      if (MIGRATION_PATH_FRAMES.has(type)) this.receiveSoon();
     };
     connection.onClose = (reason) => this.queue.push({ link, type: 0, sessionId: 0, closed: reason });
+  }
+
+  /** A migration waits on a queued frame: ask the host for an early receive (after this task's code). */
+  private receiveSoon(): void {
+    if (this.eager || !this.host.receiveSoon) return;
+    this.eager = true;
+    queueMicrotask(() => {
+      this.eager = false;
+      if (!this.closing && this.queue.length > 0) this.host.receiveSoon?.();
+    });
   }
 
   /** Process every frame received since the last call. Never throws for network input. */
@@ -406,6 +453,12 @@ export class ProxiedSessions {
     }
     const s = link.players.get(sessionId);
     if (!s) {
+      // closed while its ticket is being checked: it is not admitted when the check ends
+      const cancels = type === MuxFrame.PlayerClose || type === MuxFrame.MigrateCancel;
+      if (cancels && this.arriving.get(link)?.delete(sessionId)) {
+        this.stats.migration.cancelled++;
+        return;
+      }
       this.stats.dropped.unknownSession++;
       return;
     }
@@ -413,6 +466,14 @@ export class ProxiedSessions {
       case MuxFrame.PlayerClose:
         this.forget(s, decodeReason(payload) || 'client disconnected');
         return;
+      case MuxFrame.MigrateCancel: {
+        // rolled back: whatever Restore re-created goes (the game's disconnect handler is not needed for it)
+        const reason = decodeReason(payload) || 'migration cancelled';
+        this.stats.migration.cancelled++;
+        this.host.migration?.cancel?.(s, reason);
+        this.forget(s, reason);
+        return;
+      }
       case MuxFrame.ClientRtt:
         s.mux.clientRttMs = decodeVarUint(payload);
         return;
@@ -537,7 +598,7 @@ export class ProxiedSessions {
     this.host.onAccepted(s);
   }
 
-  /** A migrating player: verify its ticket (async), then open it in a later step. */
+  /** A migrating player: verify its ticket (async), then open it (early receive, or the next step). */
   private migrateOpen(link: ProxyLink, sessionId: number, payload: Uint8Array): void {
     let pending = this.arriving.get(link);
     if (link.players.has(sessionId) || pending?.has(sessionId)) {
@@ -568,13 +629,14 @@ export class ProxiedSessions {
       return;
     }
     if (!pending) {
-      pending = new Set();
+      pending = new Map();
       this.arriving.set(link, pending);
     }
-    pending.add(sessionId);
+    pending.set(sessionId, m);
     const done = (verdict: true | string) => {
       if (this.closing) return;
       this.queue.push({ link, type: 0, sessionId, arrival: { m, verdict } });
+      this.receiveSoon();
     };
     host
       .verifyArrival(m, sessionId)
@@ -582,7 +644,10 @@ export class ProxiedSessions {
   }
 
   private arrived(link: ProxyLink, sessionId: number, m: MigrateOpen, verdict: true | string): void {
-    this.arriving.get(link)?.delete(sessionId);
+    // not pending any more: the proxy cancelled it meanwhile (PlayerClose / MigrateCancel)
+    const pending = this.arriving.get(link);
+    if (pending?.get(sessionId) !== m) return;
+    pending.delete(sessionId);
     if (verdict !== true) {
       this.stats.migration.arrivalsRefused++;
       this.stats.playersRejected++;

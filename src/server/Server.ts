@@ -61,6 +61,9 @@ export interface MigrationHooks {
    * `carried` (at `'final'`): the carried server entities as re-created here (ids of this world;
    * already in the player's rooms and scope, delegated and held again as they were). The player's
    * client-owned entities are not among them: its client re-announces them (`'spawn'` events).
+   * If the proxy then rolls the migration back (MigrateCancel), those re-created entities are
+   * despawned and the user disconnects (`'migration cancelled: …'`); undoing anything else this
+   * hook did is the game's (its `'disconnect'` handler).
    */
   restore?(
     user: User,
@@ -269,6 +272,11 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private updatesWired = false;
   private readonly maxViewRadius: number;
   private closed = false;
+  /** Inside `step()`: an early proxied receive waits for its end. */
+  private stepping = false;
+  private receiveAfterStep = false;
+  /** Target side: the carried entities a Restore re-created per user (despawned if the proxy cancels). */
+  private readonly restoredCarried = new WeakMap<User, Entity[]>();
   /** The session callbacks, shared by the SessionHost and the proxy listener (backend mode). */
   private readonly sessionEvents: Pick<SessionHostOptions, 'onAccepted' | 'onClosed' | 'onControl'>;
   /** Players through trusted proxies (backend mode), once `listenProxies` was called. */
@@ -574,6 +582,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
           onClosed: (s, reason) => this.sessionEvents.onClosed(s, reason, true),
           onControl: (s, p) => this.sessionEvents.onControl(s, p),
           migration: this.migrationHost(),
+          receiveSoon: () => this.receiveEarly(),
         },
         options,
       );
@@ -644,6 +653,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
             this.onListenerError(error, 'migration: carried entities');
           }
         }
+        if (made.entities.length > 0) this.restoredCarried.set(user, made.entities);
         const carried = made.entities.map((e) => e.id);
         this.runHook(() =>
           this.migration.restore?.(user, r.state, { from: r.source, phase: 'final', carried }),
@@ -651,7 +661,41 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         this.emit('migrated', user, r.source);
         return made.pairs;
       },
+      cancel: (s) => {
+        // rolled back after Restore: the player stays on the source with these entities, so
+        // their copies here go (before the user leaves, in the same tick)
+        const user = this.bySession.get(s);
+        const made = user && this.restoredCarried.get(user);
+        if (!user || !made) return;
+        this.restoredCarried.delete(user);
+        for (const e of made) {
+          try {
+            e.despawn();
+          } catch (error) {
+            this.onListenerError(error, 'migration: cancelled carried entities');
+          }
+        }
+      },
     };
+  }
+
+  /**
+   * Proxied frames a migration waits on arrived (ProxiedSessions calls this from a microtask):
+   * process the proxy queue now instead of at the next step — the step's receive phase, run
+   * sooner, so never inside a step (then at its end). Only while the ticker runs: a stopped
+   * server processes nothing, and one stepped by hand keeps its own schedule.
+   */
+  private receiveEarly(): void {
+    if (this.closed || !this.ticker.isRunning || !this.proxied) return;
+    if (this.stepping) {
+      this.receiveAfterStep = true;
+      return;
+    }
+    try {
+      this.proxied.receive();
+    } catch (error) {
+      this.emit('error', error);
+    }
   }
 
   /** The default carried set: the player's client-owned entities and the delegated ones it holds authority over. */
@@ -733,21 +777,32 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
    */
   step(): void {
     if (this.closed) return;
-    this.host.receive();
-    this.proxied?.receive();
-    for (const user of [...this.byId.values()]) {
-      if (!user.connected) continue;
-      for (const m of user.session.pipe.takeTickMessages(this.tick)) {
-        if (!user.connected) break;
-        this.deliver(user, m.channel, m.payload);
+    if (this.stepping) throw new Error('Server.step() called inside a step');
+    this.stepping = true;
+    try {
+      this.host.receive();
+      this.proxied?.receive();
+      for (const user of [...this.byId.values()]) {
+        if (!user.connected) continue;
+        for (const m of user.session.pipe.takeTickMessages(this.tick)) {
+          if (!user.connected) break;
+          this.deliver(user, m.channel, m.payload);
+        }
       }
+      // timeouts first, so no frames are built for users that just timed out
+      this.host.maintain();
+      this.proxied?.maintain();
+      this.world.step();
+      this.host.flush();
+      this.tick++;
+    } finally {
+      this.stepping = false;
     }
-    // timeouts first, so no frames are built for users that just timed out
-    this.host.maintain();
-    this.proxied?.maintain();
-    this.world.step();
-    this.host.flush();
-    this.tick++;
+    // migration frames that arrived during the step (a synchronous transport): now, not a tick later
+    if (this.receiveAfterStep) {
+      this.receiveAfterStep = false;
+      this.receiveEarly();
+    }
   }
 
   /** Start the built-in ticker (one `step()` per tick at the protocol's tick rate). */

@@ -23,6 +23,7 @@ import {
   encodeTicketReply,
   encodeU32,
   encodeVarUint,
+  MuxFrame,
   type PlayerOpen,
 } from './mux.js';
 
@@ -75,6 +76,7 @@ const golden: [string, Uint8Array][] = [
     encodeRestore({ source: 'a', state: new Uint8Array(0), carried: [], entities: new Uint8Array(0) }),
   ],
   ['Restored', encodeRestored([{ from: 3, to: 7 }])],
+  ['MigrateCancel "late"', encodeReason('late')],
 ];
 
 describe('mux wire format', () => {
@@ -83,6 +85,8 @@ describe('mux wire format', () => {
     for (const [name, bytes] of golden) expect(doc, name).toContain(`\`${hex(bytes)}\``);
     expect(hex(encodePlayerAccept(300))).toBe('ac 02');
     expect(hex(encodeMuxMessage(1, Uint8Array.of(9), 258))).toBe('01 01 02 01 00 00 09');
+    expect(MuxFrame.MigrateCancel).toBe(0x14);
+    expect(hex(encodeReason('late'))).toBe('04 6c 61 74 65');
   });
 
   it('round-trips', () => {

@@ -50,6 +50,11 @@ export const MuxFrame = {
   SyncProbe: 0x12,
   /** target backend → proxy: answer to Restore — the carried entities' (source id → target id) pairs. */
   Restored: 0x13,
+  /**
+   * proxy → target backend: the migration was rolled back (`string(256) reason`). The target
+   * undoes its Restore (despawns the carried entities it re-created) and forgets the player.
+   */
+  MigrateCancel: 0x14,
 } as const;
 export type MuxFrameType = (typeof MuxFrame)[keyof typeof MuxFrame];
 

@@ -22,6 +22,19 @@ const FIXED_BITS: Record<string, number> = {
   f32: 32,
   f64: 64,
 };
+/**
+ * Fast-path write codes ({@link ComponentKind.writeCodes}): the world's writers call the
+ * FrameWriter method directly for these types instead of going through the type's `write`
+ * closure (the same method, so the same bits and the same errors).
+ */
+export const WriteCode = { Generic: 0, F32: 1, U8: 2, Bool: 3, U16: 4, F64: 5 } as const;
+const WRITE_CODES: Record<string, number> = {
+  f32: WriteCode.F32,
+  u8: WriteCode.U8,
+  bool: WriteCode.Bool,
+  u16: WriteCode.U16,
+  f64: WriteCode.F64,
+};
 /** Types whose write never throws for a value of the right JS type, so setters skip validation. */
 const NO_VALIDATE = new Set(['bool', 'f32', 'f64']);
 
@@ -49,6 +62,13 @@ export class ComponentKind {
   readonly propCount: number;
   /** Bits per property when fixed, -1 when it depends on the value (or is an entity ref). */
   readonly fixedBits: Int32Array;
+  /** Per property a {@link WriteCode} (Generic for entity references and other types). */
+  readonly writeCodes: Uint8Array;
+  /**
+   * Bits of every property together when all are fixed-size (no entity references), else -1: a
+   * full component's size without looking at its values.
+   */
+  readonly fixedTotalBits: number;
   /** Property indices holding entity references. */
   readonly refProps: readonly number[];
   readonly isRef: readonly boolean[];
@@ -79,6 +99,7 @@ export class ComponentKind {
       throw new EncodeError(`component ${def.name}: more than ${MAX_PROPERTIES} properties`);
     }
     this.fixedBits = new Int32Array(this.propCount);
+    this.writeCodes = new Uint8Array(this.propCount);
     const refs: number[] = [];
     const isRef: boolean[] = [];
     const validate: boolean[] = [];
@@ -89,7 +110,17 @@ export class ComponentKind {
       if (ref) refs.push(i);
       this.fixedBits[i] = ref ? -1 : fixedBitsOf(ty);
       validate.push(!ref && !NO_VALIDATE.has(ty.id));
+      if (!ref) this.writeCodes[i] = WRITE_CODES[ty.id] ?? WriteCode.Generic;
     }
+    let total = 0;
+    for (let i = 0; i < this.propCount; i++) {
+      if (this.fixedBits[i] < 0) {
+        total = -1;
+        break;
+      }
+      total += this.fixedBits[i];
+    }
+    this.fixedTotalBits = total;
     this.refProps = refs;
     this.isRef = isRef;
     this.validate = validate;
@@ -138,6 +169,9 @@ export class ComponentRegistry {
   readonly kindBits: number;
   private readonly byDef = new Map<AnyComponentDef, ComponentKind>();
   private readonly byName = new Map<string, ComponentKind>();
+  /** One-entry cache of {@link kindOf}: game code mostly asks for the same kind in a row. */
+  private lastDef: AnyComponentDef | null = null;
+  private lastKind: ComponentKind | null = null;
 
   constructor(defs: readonly AnyComponentDef[]) {
     const kinds: ComponentKind[] = [];
@@ -153,8 +187,11 @@ export class ComponentRegistry {
   }
 
   kindOf(def: AnyComponentDef): ComponentKind {
+    if (def === this.lastDef) return this.lastKind!;
     const k = this.byDef.get(def);
     if (!k) throw new EncodeError(`component ${def.name} is not registered in this world`);
+    this.lastDef = def;
+    this.lastKind = k;
     return k;
   }
 

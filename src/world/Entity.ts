@@ -2,7 +2,7 @@ import { EncodeError } from '../serde/DecodeError.js';
 import type { ComponentDef } from '../serde/definitions.js';
 import type { Infer, Schema } from '../serde/Schema.js';
 import type { AnyComponentDef, ComponentKind, ComponentRegistry } from './ComponentRegistry.js';
-import { measureBits } from './ComponentRegistry.js';
+import { measureBits, WriteCode } from './ComponentRegistry.js';
 import { AuthorityError, type AuthorityResult } from './errors.js';
 import type { HostEntityChannel } from './HostEngine.js';
 import type { GlobalEntity } from './ids.js';
@@ -77,6 +77,15 @@ export class ComponentInstance {
   set(i: number, v: unknown): void {
     if (this.entity.writeLocked) throw notHolder(this.entity);
     const kind = this.kind;
+    const code = kind.writeCodes[i];
+    if (code === WriteCode.F32 || code === WriteCode.F64 || code === WriteCode.Bool) {
+      // what the general path does for these types (equals is Object.is, clone the identity, no
+      // validation), without its three calls through the type: the setter is game code's hot path
+      if (Object.is(this.values[i], v)) return;
+      this.values[i] = v;
+      this.touch(1 << i);
+      return;
+    }
     if (kind.types[i].equals(this.values[i], v)) return;
     if (kind.validate[i]) measureBits(kind.types[i], v);
     else if (kind.isRef[i] && v !== null && !(Number.isInteger(v) && (v as number) >= 0)) {

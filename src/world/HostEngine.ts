@@ -1,4 +1,5 @@
 import type { ComponentKind } from './ComponentRegistry.js';
+import { DenseIdMap } from './DenseIdMap.js';
 import type { Entity } from './Entity.js';
 import { AuthWire, CmdType, varUintBits } from './frame.js';
 import { type GlobalEntity, type HostEntity, HostIdAllocator } from './ids.js';
@@ -188,7 +189,7 @@ export class HostEngine {
   /** The current channel per entity (live or frozen). */
   readonly channels = new Map<GlobalEntity, HostEntityChannel>();
   /** Every channel holding a host id, dying ones included (ids return to the pool once all acked). */
-  readonly byHostId = new Map<HostEntity, HostEntityChannel>();
+  readonly byHostId = new DenseIdMap<HostEntityChannel>();
   /** The current channel by the entity's world slot (O(1) lookup on the per-step hot path). */
   readonly bySlot: (HostEntityChannel | undefined)[] = [];
   /**

@@ -1,4 +1,5 @@
 import type { Clock } from '../util/Clock.js';
+import { DenseIdMap } from './DenseIdMap.js';
 import type { GlobalEntity, HostEntity, RemoteEntity } from './ids.js';
 
 /** How long a redirect (old local id → new local id) is honoured. */
@@ -21,7 +22,8 @@ interface Redirect {
  */
 export class LocalEntityMap {
   private readonly globalToHost = new Map<GlobalEntity, HostEntity>();
-  private readonly hostToGlobal = new Map<HostEntity, GlobalEntity>();
+  /** Host ids are ours, dense from 0: an array, not a hash table (a join fills one entry per entity). */
+  private readonly hostToGlobal = new DenseIdMap<GlobalEntity>();
   private readonly globalToRemote = new Map<GlobalEntity, RemoteEntity>();
   private readonly remoteToGlobal = new Map<RemoteEntity, GlobalEntity>();
   private readonly hostRedirects = new Map<HostEntity, Redirect>();

@@ -213,12 +213,17 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     for (const ch of [...u.conn.host.channels.values()])
       if (ch.entity.authHolder === key) this.setHolder(ch.entity, null);
     for (const room of [...u.rooms]) room.removeUser(key);
-    for (const ch of [...u.conn.host.channels.values()]) {
+    // (splicing viewers leaves the channel map as it is: no copy needed to iterate it)
+    for (const ch of u.conn.host.channels.values()) {
       const vi = ch.entity.viewers.indexOf(ch);
       if (vi >= 0) ch.entity.viewers.splice(vi, 1);
     }
     this.users.delete(key);
-    for (const e of [...this.entityMap.values()]) if (e.ownerKey === key) this.despawnRemote(e, key);
+    // the user's own entities, collected first (despawning changes the entity map); copying
+    // only those, not every entity of the world, keeps a leave cheap in a big world
+    const owned: Entity[] = [];
+    for (const e of this.entityMap.values()) if (e.ownerKey === key) owned.push(e);
+    for (const e of owned) this.despawnRemote(e, key);
   }
 
   hasUser(key: K): boolean {
@@ -434,11 +439,16 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     // a count, not length = 0: keeps the array's storage for the next step
     for (let i = 0; i < count; i++) dirty[i] = undefined as unknown as ComponentInstance;
     this.changed = changed;
-    for (const e of this.touchedEntities) e.touchedRound = 0;
-    this.touchedEntities.length = 0;
+    // (setting length is a runtime call even on an empty array: skipped when there is nothing)
+    if (this.touchedEntities.length !== 0) {
+      for (const e of this.touchedEntities) e.touchedRound = 0;
+      this.touchedEntities.length = 0;
+    }
     this.touchRound++;
-    for (const r of this.movedRooms) r.moved.length = 0;
-    this.movedRooms.length = 0;
+    if (this.movedRooms.length !== 0) {
+      for (const r of this.movedRooms) r.moved.length = 0;
+      this.movedRooms.length = 0;
+    }
   }
 
   /** An entity's position changed: re-file it in its rooms' grids, note it for radius scopes. */
@@ -516,13 +526,15 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     }
     if (u.fullScope) {
       u.fullScope = false;
-      u.touched.length = 0;
+      if (u.touched.length !== 0) u.touched.length = 0;
       this.fullScope(u, radius);
       return;
     }
     for (const e of this.touchedEntities) this.evaluate(u, e);
-    for (const e of u.touched) this.evaluate(u, e);
-    u.touched.length = 0;
+    if (u.touched.length !== 0) {
+      for (const e of u.touched) this.evaluate(u, e);
+      u.touched.length = 0;
+    }
     if (!radius) return;
     const r2 = u.viewRadius! * u.viewRadius!;
     // only the distance changed for a moved entity: when its answer agrees with the channel's

@@ -1,5 +1,6 @@
 import type { ComponentInstance } from './Entity.js';
 import { FrameWriter } from './FrameWriter.js';
+import { writeProp } from './propWriter.js';
 
 /** Generations are unique across caches, so an instance's stamp can never match a stale one. */
 let generation = 0;
@@ -46,10 +47,15 @@ export class UpdateCache {
     const kind = inst.kind;
     const values = inst.values;
     const start = w.wordCount;
-    w.writeBits(kind.index, this.kindBits);
-    w.writeBits(mask, kind.propCount);
-    const types = kind.types;
-    for (let i = 0; i < kind.propCount; i++) if (mask & (1 << i)) types[i].write(w, values[i]);
+    const kb = this.kindBits;
+    // kind index then mask, LSB first: one write when both fit a word (the same bits)
+    if (kb + kind.propCount <= 32)
+      w.writeBits(kind.index | ((mask & kind.fullMask) << kb), kb + kind.propCount);
+    else {
+      w.writeBits(kind.index, kb);
+      w.writeBits(mask, kind.propCount);
+    }
+    for (let i = 0; i < kind.propCount; i++) if (mask & (1 << i)) writeProp(w, kind, i, values[i]);
     inst.encBits = w.bitLength - start * 32;
     w.alignToWord();
     inst.encGen = this.gen;

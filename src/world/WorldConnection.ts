@@ -1,5 +1,4 @@
 import { BitReader } from '../serde/BitReader.js';
-import type { BitWriter } from '../serde/BitWriter.js';
 import { DecodeError } from '../serde/DecodeError.js';
 import type { WorldFramePipe } from '../session/SessionPipe.js';
 import type { Clock } from '../util/Clock.js';
@@ -22,7 +21,7 @@ import {
   receiverHosted,
   refWireBits,
   varUintBits,
-  writeFrameHeader,
+  writeFrameHeaderFields,
   writeRefWire,
 } from './frame.js';
 import {
@@ -37,6 +36,7 @@ import {
 } from './HostEngine.js';
 import type { GlobalEntity, HostEntity, RemoteEntity } from './ids.js';
 import { LocalEntityMap, REDIRECT_TTL_MS } from './LocalEntityMap.js';
+import { writeProp } from './propWriter.js';
 import {
   type InCmd,
   RemoteComponentChannel,
@@ -272,6 +272,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   hostChannelOpened(ch: HostEntityChannel): void {
+    if (this.unresolved.size === 0) return;
     const waiting = this.unresolved.get(ch.entity.id);
     if (!waiting) return;
     this.unresolved.delete(ch.entity.id);
@@ -981,6 +982,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   private fullBits(kind: ComponentKind, values: unknown[]): number {
+    if (kind.fixedTotalBits >= 0) return this.registry.kindBits + kind.fixedTotalBits;
     let bits = this.registry.kindBits;
     for (let i = 0; i < kind.propCount; i++) bits += this.valueBits(kind, i, values[i]);
     return bits;
@@ -1019,7 +1021,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   private writeValue(
-    w: BitWriter,
+    w: FrameWriter,
     kind: ComponentKind,
     i: number,
     v: unknown,
@@ -1030,26 +1032,26 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       if (ref === null) this.noteUnresolved(v, rec);
       writeRefWire(w, ref);
     } else {
-      kind.types[i].write(w, v);
+      writeProp(w, kind, i, v);
     }
   }
 
   private writeFull(
-    w: BitWriter,
+    w: FrameWriter,
     kind: ComponentKind,
     values: unknown[],
     rec: HostComponentRecord | undefined,
   ) {
     w.writeBits(kind.index, this.registry.kindBits);
-    for (let i = 0; i < kind.propCount; i++) this.writeValue(w, kind, i, values[i], rec);
+    if (kind.refMask === 0) for (let i = 0; i < kind.propCount; i++) writeProp(w, kind, i, values[i]);
+    else for (let i = 0; i < kind.propCount; i++) this.writeValue(w, kind, i, values[i], rec);
   }
 
-  private writeCommand(w: BitWriter, cmd: OutCommand): void {
+  private writeCommand(w: FrameWriter, cmd: OutCommand): void {
     const ch = cmd.channel;
     const e = ch.entity;
-    w.writeBool(true);
-    w.writeBits(cmd.id & 0xffff, 16);
-    w.writeBits(cmd.type, CMD_TYPE_BITS);
+    // `more` bit, 16-bit id and type in one write (LSB first: the same bits as three writes)
+    w.writeBits(1 | ((cmd.id & 0xffff) << 1) | (cmd.type << 17), 1 + 16 + CMD_TYPE_BITS);
     // the channel's *current* id: a command rewritten by a migration names the new one
     w.writeVarUint(cmd.type === CmdType.Noop ? 0 : ch.hostId);
     switch (cmd.type) {
@@ -1097,7 +1099,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     return bits;
   }
 
-  private writeUpdate(w: BitWriter, rec: HostComponentRecord, kindBits: number): void {
+  private writeUpdate(w: FrameWriter, rec: HostComponentRecord, kindBits: number): void {
     const kind = rec.kind;
     const values = rec.channel.entity.components[kind.index]!.values;
     const mask = rec.mask;
@@ -1142,7 +1144,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     const queue = this.host.queue;
     const windowEnd = (queue.length > 0 ? queue[0].id : 0) + COMMAND_WINDOW;
     const due = this.due;
-    due.length = 0;
+    // (setting length is a runtime call even on an empty array: skip it when there is nothing)
+    if (due.length !== 0) due.length = 0;
     for (const c of queue) {
       if (c.id >= windowEnd) break;
       if (!c.acked && now - c.lastSentAt >= resend) due.push(c);
@@ -1177,11 +1180,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         resolved: false,
       };
       w.reset();
-      writeFrameHeader(
-        w,
-        frame.index,
-        this.anyReceived ? { latest: this.recvLatest, bits: this.recvBits } : null,
-      );
+      writeFrameHeaderFields(w, frame.index, this.anyReceived, this.recvLatest, this.recvBits);
       while (ci < due.length) {
         const c = due[ci];
         const bits = this.commandBits(c);
@@ -1242,7 +1241,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         this.inFlight.push(frame);
       }
     }
-    due.length = 0;
+    if (due.length !== 0) due.length = 0;
     // whatever did not fit stays queued with its bits for the next step (those before `ui` were
     // written or dropped, and left the list then)
     let m = 0;
@@ -1386,10 +1385,12 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         else this.waits.set(id, keep);
       }
     }
-    for (const [g, list] of this.unresolved) {
-      const keep = list.filter((r) => r.alive);
-      if (keep.length === 0) this.unresolved.delete(g);
-      else if (keep.length !== list.length) this.unresolved.set(g, keep);
+    if (this.unresolved.size > 0) {
+      for (const [g, list] of this.unresolved) {
+        const keep = list.filter((r) => r.alive);
+        if (keep.length === 0) this.unresolved.delete(g);
+        else if (keep.length !== list.length) this.unresolved.set(g, keep);
+      }
     }
     if (this.carriedIn.size > 0) {
       for (const [id, c] of this.carriedIn) {

@@ -113,11 +113,23 @@ export function writeFrameHeader(
   index: number,
   ack: { latest: number; bits: number } | null,
 ): void {
+  if (ack === null) writeFrameHeaderFields(w, index, false, 0, 0);
+  else writeFrameHeaderFields(w, index, true, ack.latest, ack.bits);
+}
+
+/** {@link writeFrameHeader} with the ack as plain fields (the send path allocates nothing per frame). */
+export function writeFrameHeaderFields(
+  w: BitWriter,
+  index: number,
+  hasAck: boolean,
+  latest: number,
+  bits: number,
+): void {
   w.writeBits(index & 0xffff, 16);
-  w.writeBool(ack !== null);
-  if (ack) {
-    w.writeBits(ack.latest & 0xffff, 16);
-    w.writeBits(ack.bits >>> 0, 32);
+  w.writeBool(hasAck);
+  if (hasAck) {
+    w.writeBits(latest & 0xffff, 16);
+    w.writeBits(bits >>> 0, 32);
   }
 }
 

@@ -22,7 +22,8 @@
  * - *Resume*: A's undelivered tick messages, then the buffer, go to B in order; live relaying
  *   resumes; the client's MigrateAck ends it.
  * - *Cleanup*: A's session stays (frozen, unrelayed) for an overlap window, then is closed.
- * - *Failed*: before cutover — Thaw to A, PlayerClose to B, held A frames to the client, the
+ * - *Failed*: before cutover — Thaw to A, MigrateCancel to B (which despawns whatever its
+ *   Restore re-created, and forgets the player), held A frames to the client, the
  *   buffer to A in order; nothing lost. After cutover — referral fallback or disconnect.
  */
 import {
@@ -544,13 +545,14 @@ export class MigrationOrchestrator {
     this.target?.migrating.delete(this.playerId);
     const afterCutover = this.committed;
     if (!afterCutover) {
-      // rollback: B forgets the player, A thaws, everything held goes where it was going
+      // rollback: B undoes its Restore (if it got that far: the carried copies go) and forgets
+      // the player; A thaws; everything held goes where it was going
       if (this.opened && this.target && this.target.state === 'up')
         h.sendTo(
           this.target,
-          MuxFrame.PlayerClose,
+          MuxFrame.MigrateCancel,
           encodeReason(clampUtf8(`migration cancelled: ${reason}`, 200)),
-          'PlayerClose',
+          'MigrateCancel',
         );
       const a = this.source;
       if (this.frozeSent && a && a.state === 'up') {
