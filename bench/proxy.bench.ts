@@ -3,32 +3,37 @@
  * players → a minimal raw UDP relay (one upstream `node:dgram` socket per player, bytes
  * forwarded untouched) → the same backend's UDP listener. Same run, same backend, same clients.
  *
+ * Only the relays under test live in this process. The backend and the players run in a child
+ * process (`proxy.load.ts`): they would otherwise share this event loop and this heap, and at
+ * 1 000 players the load generator, not the relay, set the figures.
+ *
  * Rows, at 1, 100 and 1 000 concurrent players (quick: 1 and 100):
  * - echo round trip p50/p99 through each path (the proxy's added latency is the difference),
  * - relayed echo packets per second (each player keeps a window of messages in flight),
- * - heap bytes per proxied player (connected, idle).
+ * - heap bytes per player of the proxy alone (connected, idle, after a forced GC), beside the
+ *   raw relay's heap per player measured the same way.
  */
+import { fork } from 'node:child_process';
 import dgram from 'node:dgram';
-import { Client } from '../src/client/index.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { generateEd25519KeyPair, InMemoryRegistry } from '../src/cluster/index.js';
-import { defineProtocol, message, t } from '../src/index.js';
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
 import { Proxy } from '../src/proxy/index.js';
-import { OfflineAuthenticator, Server } from '../src/server/index.js';
-import { udpClient, udpServer } from '../src/transport/index.js';
-import { tlsStreamServer } from '../src/transport/stream/index.js';
+import { OfflineAuthenticator } from '../src/server/index.js';
+import { udpServer } from '../src/transport/index.js';
 import { createTestCertificates } from '../src/transport/stream/testing/testCertificates.js';
 import type { TransportAddress } from '../src/transport/types.js';
-import { systemClock } from '../src/util/Clock.js';
-import { type BenchContext, type BenchModule, type BenchRow, percentile, row } from './harness.js';
+import { type BenchContext, type BenchModule, type BenchRow, row } from './harness.js';
+import { type LoadReply, type LoadRequest, protocol } from './proxy.load.js';
 
-const Echo = message('Echo', { seq: t.u32, at: t.f64 });
-const protocol = defineProtocol({
-  tickRate: 500,
-  messages: [Echo],
-  channels: { echo: { mode: 'unordered-reliable' } },
-});
 const HOST = '127.0.0.1';
+
+/** A forced full GC (`--expose-gc` turned on at run time), so heap figures are live bytes only. */
+function forcedGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
 
 /** The reference relay: per client peer, an upstream socket to the backend; bytes forwarded as they are. */
 async function rawRelay(
@@ -59,68 +64,69 @@ async function rawRelay(
   };
 }
 
+/** The child process holding the backend and the players, request by request. */
+class Load {
+  private readonly child = fork(new URL('./proxy.load.ts', import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  private waiting: ((m: LoadReply) => void) | undefined;
+
+  constructor() {
+    this.child.on('message', (m: LoadReply) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w?.(m);
+    });
+  }
+
+  ask<T extends LoadReply['type']>(m: LoadRequest, expect: T): Promise<Extract<LoadReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.waiting = (r) =>
+        r.type === expect
+          ? resolve(r as Extract<LoadReply, { type: T }>)
+          : reject(new Error(`load: ${r.type}`));
+      this.child.send(m);
+    });
+  }
+
+  async exit(): Promise<void> {
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ type: 'exit' } satisfies LoadRequest);
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+    if (this.child.exitCode === null) this.child.kill();
+  }
+}
+
 interface Measured {
   p50: number;
   p99: number;
   perSecond: number;
+  /** Heap growth of this process per connected player, after a forced GC. */
+  heapPerPlayer: number;
 }
 
-/** Connect `n` clients to `address`, keep `window` echoes in flight each for `ms`, measure. */
+/** Connect `n` players to `port` (heap measured while they idle), keep `window` echoes in flight each for `ms`. */
 async function measure(
-  address: TransportAddress,
+  load: Load,
+  gc: () => void,
+  port: number,
   n: number,
   ms: number,
   window: number,
-): Promise<Measured & { clients: Client<'echo'>[] }> {
-  const clients: Client<'echo'>[] = [];
-  for (let i = 0; i < n; i += 50) {
-    const batch = Array.from(
-      { length: Math.min(50, n - i) },
-      () => new Client(protocol, { clock: systemClock, handshakeTimeoutMs: 15000 }),
-    );
-    const loop = setInterval(() => {
-      for (const c of batch) c.step();
-    }, 2);
-    await Promise.all(batch.map((c, j) => c.connect(udpClient(address), { username: `p${i + j}` })));
-    clearInterval(loop);
-    clients.push(...batch);
-  }
-  const rtts: number[] = [];
-  let received = 0;
-  let measuring = false;
-  const inFlight = new Map<Client<'echo'>, number>();
-  for (const c of clients) {
-    inFlight.set(c, 0);
-    c.onMessage(Echo, (v) => {
-      inFlight.set(c, (inFlight.get(c) ?? 1) - 1);
-      if (!measuring) return;
-      received++;
-      if (rtts.length < 200_000) rtts.push(performance.now() - v.at);
-    });
-  }
-  let seq = 0;
-  const pump = () => {
-    for (const c of clients) {
-      while ((inFlight.get(c) ?? 0) < window) {
-        c.send('echo', Echo, { seq: seq++, at: performance.now() });
-        inFlight.set(c, (inFlight.get(c) ?? 0) + 1);
-      }
-      c.step();
-    }
-  };
-  const timer = setInterval(pump, 2);
-  await new Promise((r) => setTimeout(r, Math.min(500, ms / 2))); // warm-up
-  measuring = true;
-  const start = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  measuring = false;
-  const elapsed = (performance.now() - start) / 1000;
-  clearInterval(timer);
+): Promise<Measured> {
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  await load.ask({ type: 'connect', port, n }, 'connected');
+  await new Promise((r) => setTimeout(r, 100)); // handshake stragglers
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  const m = await load.ask({ type: 'run', ms, window }, 'measured');
+  await load.ask({ type: 'closeClients' }, 'closed');
   return {
-    p50: rtts.length ? percentile(rtts, 50) : Number.NaN,
-    p99: rtts.length ? percentile(rtts, 99) : Number.NaN,
-    perSecond: received / elapsed,
-    clients,
+    p50: m.p50,
+    p99: m.p99,
+    perSecond: m.perSecond,
+    heapPerPlayer: Math.max(0, heapAfter - heapBefore) / n,
   };
 }
 
@@ -128,18 +134,18 @@ export const proxyBench: BenchModule = {
   name: 'proxy',
   async run(ctx: BenchContext): Promise<BenchRow[]> {
     const certs = createTestCertificates();
-    const backend = new Server(protocol, { authenticator: new OfflineAuthenticator(), maxPlayers: 5000 });
-    backend.onMessage(Echo, (u, v) => backend.send(u, 'echo', Echo, v));
-    const direct = await backend.listen(udpServer({ host: HOST, port: 0 }));
-    const mux = await backend.listenProxies(
-      tlsStreamServer({ cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert, port: 0 }),
-      { backendId: 'b1' },
+    const gc = forcedGc();
+    const load = new Load();
+    const ready = await load.ask(
+      { type: 'init', cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert },
+      'ready',
     );
+    const direct: TransportAddress = { transport: 'udp', host: HOST, port: ready.directPort };
     const registry = new InMemoryRegistry();
     await registry.register({
       id: 'b1',
       pool: 'default',
-      address: { host: HOST, port: mux.port },
+      address: { host: HOST, port: ready.muxPort },
       capacity: 100_000,
       publicKey: generateEd25519KeyPair().publicKey,
     });
@@ -161,12 +167,8 @@ export const proxyBench: BenchModule = {
       for (const n of counts) {
         ctx.log(`proxy: ${n} players`);
         const window = n >= 1000 ? 1 : 4;
-        const base = await measure(relay.address, n, ms, window);
-        await Promise.all(base.clients.map((c) => c.close()));
-        const heapBefore = process.memoryUsage().heapUsed;
-        const via = await measure(proxied, n, ms, window);
-        const heapAfter = process.memoryUsage().heapUsed;
-        await Promise.all(via.clients.map((c) => c.close()));
+        const base = await measure(load, gc, relay.address.port, n, ms, window);
+        const via = await measure(load, gc, proxied.port, n, ms, window);
         const rawName = `raw UDP relay, ${n} players`;
         rows.push(row(`relay echo p50, ${n} players (raw relay)`, base.p50 * 1000, 'µs'));
         rows.push(
@@ -188,13 +190,11 @@ export const proxyBench: BenchModule = {
           }),
         );
         if (n >= 100) {
-          // includes the n clients living in this process too: an upper bound for the proxy alone
           rows.push(
-            row(
-              `heap per proxied player (incl. its client), ${n}`,
-              Math.max(0, heapAfter - heapBefore) / n,
-              'bytes',
-            ),
+            row(`heap per proxied player (proxy alone), ${n}`, via.heapPerPlayer, 'bytes', {
+              name: `raw UDP relay heap/player, ${n}`,
+              value: base.heapPerPlayer,
+            }),
           );
         }
         await new Promise((r) => setTimeout(r, 300));
@@ -202,7 +202,7 @@ export const proxyBench: BenchModule = {
     } finally {
       await relay.close();
       await proxy.close();
-      await backend.close();
+      await load.exit();
       certs.dispose();
     }
     return rows;

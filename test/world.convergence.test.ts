@@ -159,9 +159,7 @@ describe('convergence through Server/Client', () => {
           const sim = await new WorldSim(ownedProtocol, {
             seed,
             conditioner,
-            // handshakes under 30 % loss can outlast the 5 s default (link resend backoff); this
-            // property is about the world, so give them room
-            server: { interest: { component: Position, x: 'x', y: 'y' }, handshakeTimeoutMs: 30_000 },
+            server: { interest: { component: Position, x: 'x', y: 'y' } },
           }).listen();
           try {
             const rooms: Room<User>[] = [sim.server.createRoom(), sim.server.createRoom()];
@@ -173,8 +171,7 @@ describe('convergence through Server/Client', () => {
               sim.server.setViewCenter(u, { x: 0, y: 0 });
             });
             let names = 0;
-            const join = async () =>
-              members.push(await sim.join(`p${names++}`, { handshakeTimeoutMs: 30_000 }));
+            const join = async () => members.push(await sim.join(`p${names++}`));
             for (let i = 0; i < initialClients; i++) await join();
             const entities: Entity[] = [];
             const pick = (i: number) => (entities.length ? entities[i % entities.length] : undefined);

@@ -70,6 +70,21 @@ const ACCEPT = 0;
 const DUPLICATE = 1;
 const STALE = 2;
 
+/**
+ * One parse target per MTU, shared by every connection: a packet is parsed and applied in one
+ * synchronous `receive` (deliveries run after it is applied), so no two connections ever hold
+ * it at once, and a server with many links does not keep ~12 bytes × MTU of arrays per link.
+ */
+const parsedByMtu = new Map<number, ParsedPacket>();
+function sharedParsedPacket(mtu: number): ParsedPacket {
+  let p = parsedByMtu.get(mtu);
+  if (p === undefined) {
+    p = new ParsedPacket(mtu);
+    parsedByMtu.set(mtu, p);
+  }
+  return p;
+}
+
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!(value > 0) || !Number.isFinite(value)) throw new LinkUsageError(`${name} must be a positive number`);
@@ -128,7 +143,8 @@ export class LinkConnection {
   private readonly out: Uint8Array;
   private outPos = 0;
   private nextSeq = 0;
-  private readonly sent: SentRecord[];
+  /** Ring of sent-packet records, created as sequences first reach a slot (idle links stay small). */
+  private readonly sent: (SentRecord | undefined)[];
   private current: SentRecord;
   /** Oldest sequence whose packet is not yet known acked or lost (== nextSeq when none). */
   private oldestUnresolved = 0;
@@ -225,10 +241,11 @@ export class LinkConnection {
       .sort((a, b) => b.priority - a.priority || a.index - b.index);
 
     this.out = new Uint8Array(mtu);
-    this.sent = Array.from({ length: PACKET_WINDOW }, () => new SentRecord());
-    this.current = this.sent[0];
+    this.sent = new Array<SentRecord | undefined>(PACKET_WINDOW).fill(undefined);
+    this.current = new SentRecord();
+    this.sent[0] = this.current;
     this.recvRing = new Int32Array(PACKET_WINDOW).fill(-1);
-    this.parsed = new ParsedPacket(mtu);
+    this.parsed = sharedParsedPacket(mtu);
     const now = clock.now();
     this.lastSendAt = now;
     this.lastReceiveAt = now;
@@ -446,7 +463,7 @@ export class LinkConnection {
   private detectLosses(now: number): void {
     const delay = this.rtt.lossDelayMs;
     while (this.oldestUnresolved !== this.nextSeq) {
-      const rec = this.sent[this.oldestUnresolved & PACKET_MASK];
+      const rec = this.sent[this.oldestUnresolved & PACKET_MASK]!;
       if (rec.state === RECORD_IN_FLIGHT) {
         const late = now - rec.sentAt >= delay;
         let overtaken = false;
@@ -479,10 +496,14 @@ export class LinkConnection {
       // only an ack or heartbeat gets here (data stops at a full ring): its slot is the oldest
       // packet's, which is as good as lost
       const old = this.sent[this.oldestUnresolved & PACKET_MASK];
-      if (old.state === RECORD_IN_FLIGHT) this.loseRecord(old);
+      if (old !== undefined && old.state === RECORD_IN_FLIGHT) this.loseRecord(old);
       this.oldestUnresolved = (this.oldestUnresolved + 1) & 0xffff;
     }
-    const rec = this.sent[this.nextSeq & PACKET_MASK];
+    let rec = this.sent[this.nextSeq & PACKET_MASK];
+    if (rec === undefined) {
+      rec = new SentRecord();
+      this.sent[this.nextSeq & PACKET_MASK] = rec;
+    }
     rec.seq = -1;
     rec.state = RECORD_EMPTY;
     rec.units.length = 0;
@@ -653,16 +674,17 @@ export class LinkConnection {
     return this.unreported.size > 0;
   }
 
-  private processAcks(ack: number, bits: number, now: number): void {
+  private processAcks(ack: number, bits: number, now: number, fresh = true): void {
     for (let i = 0; i < 32; i++) {
       if ((bits & (1 << i)) === 0) continue;
       const s = (ack - i) & 0xffff;
       const rec = this.sent[s & PACKET_MASK];
       // a slot holds the latest sequence written there: a sequence we never sent cannot match
-      if (rec.seq !== s || rec.state === RECORD_ACKED || rec.state === RECORD_EMPTY) continue;
+      if (rec === undefined || rec.seq !== s || rec.state === RECORD_ACKED || rec.state === RECORD_EMPTY)
+        continue;
       rec.state = RECORD_ACKED;
       // ack-only packets are acked whenever the peer next sends: their acks say nothing about RTT
-      if (i === 0 && rec.eliciting) this.rtt.sample(now - rec.sentAt);
+      if (i === 0 && rec.eliciting && fresh) this.rtt.sample(now - rec.sentAt);
       if (this.newestAcked < 0 || sequenceGreaterThan(s, this.newestAcked)) this.newestAcked = s;
       for (const u of rec.units) this.ackUnit(u);
     }
@@ -769,6 +791,12 @@ export class LinkConnection {
     this.stats.packetsReceived++;
     this.stats.bytesReceived += buf.length;
     const seq = p.sequence;
+    // Its acks time an RTT only if we hold the peer's previous packet: after a gap, a lost
+    // earlier packet may have carried the same ack, and this one, sent up to a resend later,
+    // would count that wait as RTT (a handshake then saw 500 ms samples on a 150 ms path and a
+    // 1.5 s loss delay).
+    const prev = (seq - 1) & 0xffff;
+    const fresh = this.remoteSeq < 0 ? seq === 0 : this.recvRing[prev & PACKET_MASK] === prev;
     if (this.remoteSeq < 0) {
       this.remoteSeq = seq;
     } else {
@@ -782,7 +810,7 @@ export class LinkConnection {
     }
     this.recvRing[seq & PACKET_MASK] = seq;
     if (p.type === PacketType.Heartbeat || p.count > 0) this.unreported.add(seq);
-    this.processAcks(p.ack, p.ackBits, now);
+    this.processAcks(p.ack, p.ackBits, now, fresh);
     for (let i = 0; i < p.count; i++) this.applyMessage(p, i, buf);
   }
 

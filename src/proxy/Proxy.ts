@@ -306,6 +306,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   };
   private admin?: AdminServer;
   private scheduled = false;
+  /** Whether the protocol has tick-buffered channels (else the pump never looks for their input). */
+  private readonly hasTickChannels: boolean;
   private started = false;
   private closed = false;
   private readonly counters = {
@@ -339,6 +341,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       throw new Error('Proxy: id too long');
     this.clock = options.clock ?? systemClock;
     this.pools = options.pools?.length ? options.pools : ['default'];
+    this.hasTickChannels = options.protocol.channels.some((c) => c.mode === 'tick-buffered');
     this.referralKeys = options.referral?.keyPair ?? generateEd25519KeyPair();
     this.referralNonces = options.referral?.nonceStore ?? new InMemoryNonceStore();
     this.log = options.log ?? ((line) => console.log(line));
@@ -519,6 +522,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       relayToClient: (type, payload) => {
         try {
           this.handleBackendFrame(p, type, payload);
+          this.host.touch(p.session);
         } catch {
           this.counters.dropped.malformedBackendFrames++;
         }
@@ -925,6 +929,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     try {
       if (p.migration?.onSourceFrame(type, payload)) return;
       this.handleBackendFrame(p, type, payload);
+      this.host.touch(p.session); // whatever it queued leaves in the next pump's flush
     } catch (error) {
       if (!(error instanceof DecodeError)) {
         this.emit('error', error);
@@ -1152,23 +1157,31 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     });
   }
 
-  private pump(): void {
+  /**
+   * Relay what arrived on either side. Runs once per burst of input (`schedule`), so it touches
+   * only the sessions that had input or output: `flushDirty`, not a flush of every session
+   * (the periodic `maintain` does that, for resends and heartbeats).
+   */
+  private pump(all = false): void {
     if (this.closed) return;
     this.host.receive();
     // tick-buffered input is relayed with its tick at once: the backend holds it until that tick
-    for (const p of this.players.values()) {
-      if (p.state !== 'active') continue;
-      for (const m of p.session.pipe.takeTickMessages(U32_MAX_TICK)) {
-        this.relayClient(p, { kind: 'message', channel: m.channel, payload: m.payload, tick: m.tick });
+    if (this.hasTickChannels) {
+      for (const p of this.players.values()) {
+        if (p.state !== 'active') continue;
+        for (const m of p.session.pipe.takeTickMessages(U32_MAX_TICK)) {
+          this.relayClient(p, { kind: 'message', channel: m.channel, payload: m.payload, tick: m.tick });
+        }
       }
     }
-    this.host.flush();
+    if (all) this.host.flush();
+    else this.host.flushDirty();
   }
 
   private maintain(): void {
     if (this.closed) return;
     try {
-      this.pump();
+      this.pump(true);
       this.host.maintain();
       for (const link of [...this.links.values()]) {
         const silent = link.maintain();

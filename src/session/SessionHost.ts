@@ -139,6 +139,14 @@ export class SessionHost {
   };
   private readonly sockets: (DatagramServerSocket | undefined)[] = [];
   private readonly sessions = new Map<string, ServerSession>();
+  /**
+   * Data-path lookup: per listen socket, peer → session, filled on first use. Saves building
+   * the `socket|peer` key string and hashing it for every datagram; a closed entry is
+   * revalidated through `sessions`.
+   */
+  private readonly byPeer: Map<PeerId, ServerSession>[] = [];
+  /** Sessions that received or were given something since the last {@link flushDirty}. */
+  private readonly dirty = new Set<ServerSession>();
   private readonly reassembler: ConnectReassembler;
   private readonly channels: readonly SessionChannelConfig[];
   private queue: Inbound[] = [];
@@ -203,6 +211,7 @@ export class SessionHost {
     const socket = await transport.listen();
     const index = this.sockets.length;
     this.sockets.push(socket);
+    this.byPeer.push(new Map());
     socket.onDatagram = (peer, data) => this.enqueue({ socket: index, peer, data });
     socket.onPeerClosed = (peer) => this.enqueue({ socket: index, peer });
     return socket.address;
@@ -246,13 +255,32 @@ export class SessionHost {
 
   /** Let every link send what it has queued. */
   flush(): void {
-    for (const s of this.sessions.values()) {
-      try {
-        s.link.flush();
-      } catch (error) {
-        this.stats.dropped.internalErrors++;
-        reportInternal(error);
-      }
+    this.dirty.clear();
+    for (const s of this.sessions.values()) this.flushLink(s);
+  }
+
+  /**
+   * Flush only the sessions that received a datagram or were {@link touch}ed since the last
+   * flush: an owner that flushes after every burst of input does not scan idle sessions (their
+   * resends and heartbeats wait for the periodic {@link flush}).
+   */
+  flushDirty(): void {
+    if (this.dirty.size === 0) return;
+    for (const s of this.dirty) this.flushLink(s);
+    this.dirty.clear();
+  }
+
+  /** Mark a session as having something to send (its owner queued on its link). */
+  touch(s: ServerSession): void {
+    if (s.state !== 'closed') this.dirty.add(s);
+  }
+
+  private flushLink(s: ServerSession): void {
+    try {
+      s.link.flush();
+    } catch (error) {
+      this.stats.dropped.internalErrors++;
+      reportInternal(error);
     }
   }
 
@@ -300,11 +328,10 @@ export class SessionHost {
   }
 
   private handleInbound(item: Inbound): void {
-    const key = `${item.socket}|${item.peer}`;
     const { data } = item;
     if (!data) {
       // connection-oriented transport: the peer is gone, nobody to tell
-      const s = this.sessions.get(key);
+      const s = this.sessions.get(`${item.socket}|${item.peer}`);
       if (s && s.state !== 'closing') this.close(s, 'connection closed', false);
       else if (s) this.destroy(s);
       return;
@@ -316,14 +343,15 @@ export class SessionHost {
       return;
     }
     if (data[0] >= 0x40) {
-      this.handleConnectionless(item.socket, item.peer, key, data);
+      this.handleConnectionless(item.socket, item.peer, `${item.socket}|${item.peer}`, data);
       return;
     }
-    const s = this.sessions.get(key);
+    const s = this.sessionOf(item.socket, item.peer);
     if (!s) {
       this.stats.dropped.unknownPeer++;
       return;
     }
+    this.dirty.add(s);
     try {
       s.link.receive(data);
     } catch (error) {
@@ -333,6 +361,17 @@ export class SessionHost {
         reportInternal(error);
       }
     }
+  }
+
+  /** The live session of `peer` on listen socket `socket`, through the per-socket cache. */
+  private sessionOf(socket: number, peer: PeerId): ServerSession | undefined {
+    const cache = this.byPeer[socket];
+    const cached = cache?.get(peer);
+    if (cached !== undefined && cached.state !== 'closed') return cached;
+    const s = this.sessions.get(`${socket}|${peer}`);
+    if (s) cache?.set(peer, s);
+    else if (cached !== undefined) cache?.delete(peer);
+    return s;
   }
 
   private handleConnectionless(socket: number, peer: PeerId, key: string, data: Uint8Array): void {
@@ -629,6 +668,9 @@ export class SessionHost {
     else this.pending--;
     s.state = 'closed';
     if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+    const cache = this.byPeer[s.socketIndex];
+    if (cache?.get(s.peer) === s) cache.delete(s.peer);
+    this.dirty.delete(s);
     s.link.onMessage = () => {};
     this.sockets[s.socketIndex]?.disconnectPeer(s.peer);
   }
@@ -638,6 +680,7 @@ export class SessionHost {
   /** Encode a session packet onto the control channel. */
   sendControl(s: ServerSession, p: SessionPacket): void {
     s.link.send(CONTROL_CHANNEL, encodeSessionPacket(p));
+    this.touch(s);
   }
 
   private sendToPeer(s: ServerSession, packet: Uint8Array): void {

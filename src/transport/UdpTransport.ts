@@ -41,6 +41,8 @@ export interface UdpClientOptions {
 }
 
 const noop = () => {};
+/** Bound on a server socket's cache of parsed peer addresses. */
+const MAX_CACHED_TARGETS = 65536;
 
 /** Formats a peer key; IPv6 literals are bracketed so the last ':' always starts the port. */
 export function formatUdpPeer(host: string, port: number): PeerId {
@@ -130,7 +132,10 @@ class UdpServerSocket implements DatagramServerSocket {
       if (!this.open) return;
       this.stats.datagramsReceived++;
       this.stats.bytesReceived += msg.byteLength;
-      this.onDatagram(formatUdpPeer(rinfo.address, rinfo.port), asPlainBytes(msg));
+      // rinfo.family says what formatUdpPeer would find out by parsing the address
+      const peer =
+        rinfo.family === 'IPv6' ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`;
+      this.onDatagram(peer, asPlainBytes(msg));
     });
     // ICMP errors and the like: UDP is best effort, the link layer handles silence.
     socket.on('error', () => {
@@ -143,7 +148,7 @@ class UdpServerSocket implements DatagramServerSocket {
       this.stats.droppedUnroutable++;
       return;
     }
-    const target = parseUdpPeer(peer);
+    const target = this.targetOf(peer);
     if (!target) {
       this.stats.droppedUnroutable++;
       return;
@@ -164,8 +169,27 @@ class UdpServerSocket implements DatagramServerSocket {
     }
   }
 
-  /** UDP keeps no per-peer state: nothing to do. */
-  disconnectPeer(_peer: PeerId): void {}
+  /** Forgets the peer's parsed address. */
+  disconnectPeer(peer: PeerId): void {
+    this.targets.delete(peer);
+  }
+
+  /**
+   * Parsed peer addresses, so a send does not re-parse the key every datagram. Bounded: it is
+   * simply dropped when full (peers are forgotten by `disconnectPeer`, but a server may send to
+   * peers it never held a session for).
+   */
+  private readonly targets = new Map<PeerId, { host: string; port: number }>();
+
+  private targetOf(peer: PeerId): { host: string; port: number } | undefined {
+    let target = this.targets.get(peer);
+    if (target !== undefined) return target;
+    target = parseUdpPeer(peer);
+    if (target === undefined) return undefined;
+    if (this.targets.size >= MAX_CACHED_TARGETS) this.targets.clear();
+    this.targets.set(peer, target);
+    return target;
+  }
 
   close(): Promise<void> {
     if (!this.closing) {

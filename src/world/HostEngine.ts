@@ -1,8 +1,9 @@
+import { ChannelTable } from './ChannelTable.js';
 import type { ComponentKind } from './ComponentRegistry.js';
 import { DenseIdMap } from './DenseIdMap.js';
 import type { Entity } from './Entity.js';
 import { AuthWire, CmdType, varUintBits } from './frame.js';
-import { type GlobalEntity, type HostEntity, HostIdAllocator } from './ids.js';
+import { type HostEntity, HostIdAllocator } from './ids.js';
 import type { LocalEntityMap } from './LocalEntityMap.js';
 
 /**
@@ -117,6 +118,10 @@ export class HostEntityChannel {
   lastUpdateFrame = -1;
   /** Client, held channel: component kinds we ever inserted or removed as holder (lazily made). */
   touched: Set<ComponentKind> | null = null;
+  /** @internal position in the engine's {@link ChannelTable} (-1: not in it). */
+  tablePos = -1;
+  /** @internal position in `entity.viewers` (-1: not a viewer), for O(1) removal. */
+  viewerPos = -1;
 
   constructor(
     readonly hostId: HostEntity,
@@ -160,6 +165,31 @@ export class HostEntityChannel {
   }
 }
 
+/** Make `ch` one of `e`'s viewers (no-op when it is). */
+export function addViewer(e: Entity, ch: HostEntityChannel): void {
+  if (ch.viewerPos >= 0 && e.viewers[ch.viewerPos] === ch) return;
+  ch.viewerPos = e.viewers.length;
+  e.viewers.push(ch);
+}
+
+/**
+ * Remove `ch` from `e`'s viewers in O(1): the last viewer takes its place. (Viewer order only
+ * decides which connection hears of a change first; each connection's stream is its own.)
+ */
+export function removeViewer(e: Entity, ch: HostEntityChannel): void {
+  const viewers = e.viewers;
+  let i = ch.viewerPos;
+  // a stale position (the list was cleared behind our back, e.g. a client switching backends)
+  if (i < 0 || viewers[i] !== ch) i = viewers.indexOf(ch);
+  ch.viewerPos = -1;
+  if (i < 0) return;
+  const last = viewers.pop()!;
+  if (last !== ch) {
+    viewers[i] = last;
+    last.viewerPos = i;
+  }
+}
+
 /** `1` then the varuint of `id`, LSB first, as one number; -1 when it would pass 25 bits. */
 function updateHead(id: number): number {
   if (id >= 1 << 21) return -1;
@@ -187,7 +217,7 @@ export interface HostEngineOwner {
 
 export class HostEngine {
   /** The current channel per entity (live or frozen). */
-  readonly channels = new Map<GlobalEntity, HostEntityChannel>();
+  readonly channels = new ChannelTable<HostEntityChannel>();
   /** Every channel holding a host id, dying ones included (ids return to the pool once all acked). */
   readonly byHostId = new DenseIdMap<HostEntityChannel>();
   /** The current channel by the entity's world slot (O(1) lookup on the per-step hot path). */
@@ -239,7 +269,7 @@ export class HostEngine {
   }
 
   has(e: Entity): boolean {
-    return this.channels.has(e.id);
+    return this.channels.of(e) !== undefined;
   }
 
   /** Start hosting `e` to the peer: spawn with every component it has now. */
@@ -251,7 +281,7 @@ export class HostEngine {
     const id =
       preferredId !== undefined && this.ids.allocateExact(preferredId) ? preferredId : this.ids.allocate();
     const ch = new HostEntityChannel(id, e, this.owner, this);
-    this.channels.set(e.id, ch);
+    this.channels.set(ch);
     if (e.slot >= 0) {
       this.bySlot[e.slot] = ch;
       this.setLiveSlot(e.slot, true);
@@ -262,7 +292,7 @@ export class HostEngine {
     for (const inst of e.components) if (inst) kinds.push(inst.kind);
     const cmd = this.push(CmdType.Spawn, ch, kinds, undefined);
     for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
-    e.viewers.push(ch);
+    addViewer(e, ch);
     // publicity is the author's to send (a client's own entities; never relayed ones)
     if (this.sendsPublicity) {
       if (e.isLocal && e.replication !== 'private') this.push(CmdType.Publish, ch, undefined, undefined);
@@ -280,13 +310,12 @@ export class HostEngine {
 
   /** Stop hosting `e`: the peer despawns it. */
   despawn(e: Entity): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch) return;
-    this.channels.delete(e.id);
+    this.channels.delete(e);
     if (ch.held) {
       // the authority holder despawns the peer's entity: the peer's Despawn will follow
-      const vi = e.viewers.indexOf(ch);
-      if (vi >= 0) e.viewers.splice(vi, 1);
+      removeViewer(e, ch);
       for (const rec of ch.components) if (rec) rec.alive = false;
       ch.components.length = 0;
       ch.state = 'dying';
@@ -300,8 +329,7 @@ export class HostEngine {
       for (let k = 0; k < this.kindCount; k++) this.recordsBySlot[base + k] = undefined;
     }
     this.map.removeHost(ch.hostId);
-    const vi = e.viewers.indexOf(ch);
-    if (vi >= 0) e.viewers.splice(vi, 1);
+    removeViewer(e, ch);
     for (const rec of ch.components) if (rec) rec.alive = false;
     ch.components.length = 0;
     ch.state = 'dying';
@@ -309,7 +337,7 @@ export class HostEngine {
   }
 
   insert(e: Entity, kind: ComponentKind): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch) return;
     if (ch.heldByPeer) {
       // the holder wrote it (or the server did while a client holds): kept silently, resynced later
@@ -331,7 +359,7 @@ export class HostEngine {
   }
 
   remove(e: Entity, kind: ComponentKind): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch) return;
     const rec = ch.components[kind.index];
     if (!rec) return;
@@ -361,7 +389,7 @@ export class HostEngine {
   }
 
   publish(e: Entity, on: boolean): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch) return;
     this.push(on ? CmdType.Publish : CmdType.Unpublish, ch, undefined, undefined);
   }
@@ -370,13 +398,13 @@ export class HostEngine {
 
   /** Tell the peer the entity's delegation was turned on or off. */
   delegation(e: Entity, on: boolean): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (ch && !ch.held) this.push(CmdType.Delegation, ch, undefined, undefined, on ? 1 : 0);
   }
 
   /** Server: tell the peer its authority status over `e` (an {@link AuthWire} value). */
   authority(e: Entity, status: number): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (ch) this.push(CmdType.Authority, ch, undefined, undefined, status);
   }
 
@@ -388,12 +416,12 @@ export class HostEngine {
 
   /** Client: the channel that carries writes and requests about the peer's entity `e`. */
   heldChannelFor(e: Entity, remoteId?: HostEntity): HostEntityChannel | undefined {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (ch) return ch.held ? ch : undefined;
     const id = remoteId ?? this.map.remoteOf(e.id);
     if (id === undefined) return undefined;
     const held = new HostEntityChannel(id, e, this.owner, undefined, true);
-    this.channels.set(e.id, held);
+    this.channels.set(held);
     return held;
   }
 
@@ -418,17 +446,16 @@ export class HostEngine {
       if (e.components[k.index]) continue;
       this.push(CmdType.Remove, ch, undefined, k);
     }
-    if (!e.viewers.includes(ch)) e.viewers.push(ch);
+    addViewer(e, ch);
   }
 
   /** Client: authority gone — stop tracking our writes (queued requests still go out). */
   endHolding(e: Entity): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch?.held) return;
     for (const rec of ch.components) if (rec) rec.alive = false;
     ch.components.length = 0;
-    const vi = e.viewers.indexOf(ch);
-    if (vi >= 0) e.viewers.splice(vi, 1);
+    removeViewer(e, ch);
   }
 
   /**
@@ -439,7 +466,7 @@ export class HostEngine {
    */
   adoptMigrated(e: Entity, kinds: readonly ComponentKind[], oldRemoteId: number): HostEntityChannel {
     const ch = new HostEntityChannel(this.ids.allocate(), e, this.owner, this);
-    this.channels.set(e.id, ch);
+    this.channels.set(ch);
     if (e.slot >= 0) {
       this.bySlot[e.slot] = ch;
       this.setLiveSlot(e.slot, true);
@@ -448,14 +475,14 @@ export class HostEngine {
     this.map.insertHost(e.id, ch.hostId);
     const cmd = this.push(CmdType.MigrateResponse, ch, undefined, undefined, oldRemoteId);
     for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
-    e.viewers.push(ch);
+    addViewer(e, ch);
     this.owner.hostChannelOpened(ch);
     return ch;
   }
 
   /** Server: the peer now holds authority. `announce`: send it Authority(granted) (not after a migration, which implies it). */
   holdByPeer(e: Entity, announce: boolean): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch) return;
     ch.heldByPeer = true;
     if (announce) this.push(CmdType.Authority, ch, undefined, undefined, AuthWire.Granted);
@@ -468,7 +495,7 @@ export class HostEngine {
    * while it held authority.
    */
   releaseByPeer(e: Entity, status: number): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (!ch) return;
     const kinds: ComponentKind[] = [];
     for (const inst of e.components) if (inst) kinds.push(inst.kind);
@@ -510,12 +537,12 @@ export class HostEngine {
   ): { held: HostEntityChannel; rewritten: number; replayed: number } {
     const e = old.entity;
     const alive = old.state !== 'dying' && e.alive;
-    if (this.channels.get(e.id) === old) this.channels.delete(e.id);
+    if (this.channels.of(e) === old) this.channels.delete(e);
     if (e.slot >= 0 && this.bySlot[e.slot] === old) this.bySlot[e.slot] = undefined;
     this.byHostId.delete(old.hostId);
     this.retired.push({ id: old.hostId, at: now });
     const held = new HostEntityChannel(remoteId, e, this.owner, undefined, true);
-    if (alive) this.channels.set(e.id, held);
+    if (alive) this.channels.set(held);
     else held.state = 'dying';
     for (let k = 0; k < old.components.length; k++) {
       const rec = old.components[k];
@@ -531,9 +558,8 @@ export class HostEngine {
       if (moved.mask !== 0 && moved.delivered) this.owner.enqueueRecord(moved);
     }
     old.components.length = 0;
-    const vi = e.viewers.indexOf(old);
-    if (vi >= 0) e.viewers.splice(vi, 1);
-    if (alive) e.viewers.push(held);
+    removeViewer(e, old);
+    if (alive) addViewer(e, held);
     let rewritten = 0;
     let replayed = 0;
     for (const cmd of old.unacked) {
@@ -559,13 +585,13 @@ export class HostEngine {
 
   /** Keep the entity on the peer but stop its updates (scope exit with policy 'keep'). */
   freeze(e: Entity): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (ch && ch.state === 'live') ch.state = 'frozen';
   }
 
   /** Back in scope: updates resume with everything that changed meanwhile. */
   thaw(e: Entity): void {
-    const ch = this.channels.get(e.id);
+    const ch = this.channels.of(e);
     if (ch?.state !== 'frozen') return;
     ch.state = 'live';
     for (const rec of ch.components)

@@ -36,10 +36,19 @@ export class LocalEntityMap {
    */
   private readonly priorRedirects = new Map<number, Redirect>();
 
-  constructor(private readonly clock: Clock) {}
+  /**
+   * @param hostLookup where the owner already knows global → host (a server connection: its
+   *   host engine's channel of the world's entity), so this map keeps no hash table of its own
+   *   for that direction — a join would otherwise insert into one per entity in scope. It must
+   *   answer exactly what {@link insertHost}/{@link removeHost} would have recorded.
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly hostLookup?: (global: GlobalEntity) => HostEntity | undefined,
+  ) {}
 
   insertHost(global: GlobalEntity, host: HostEntity): void {
-    this.globalToHost.set(global, host);
+    if (this.hostLookup === undefined) this.globalToHost.set(global, host);
     this.hostToGlobal.set(host, global);
   }
 
@@ -61,6 +70,7 @@ export class LocalEntityMap {
   }
 
   hostOf(global: GlobalEntity): HostEntity | undefined {
+    if (this.hostLookup !== undefined) return this.hostLookup(global);
     return this.globalToHost.get(global);
   }
 

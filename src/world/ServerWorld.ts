@@ -15,7 +15,7 @@ import {
 } from './Entity.js';
 import { AuthorityError, type AuthorityResult, WorldError } from './errors.js';
 import { AuthWire, type DecodedComponent, type RefWire } from './frame.js';
-import type { HostEntityChannel } from './HostEngine.js';
+import { type HostEntityChannel, removeViewer } from './HostEngine.js';
 import { type GlobalEntity, GlobalEntityAllocator, type GlobalEntityAllocatorOptions } from './ids.js';
 import { Room } from './Room.js';
 import { SpatialGrid } from './SpatialGrid.js';
@@ -143,6 +143,8 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   private readonly sink: WorldSink;
   /** Update bodies shared by every user's frames within one step. */
   private readonly updateCache: UpdateCache | undefined;
+  /** The entity table as a lookup for connections' id maps (one closure for all of them). */
+  private readonly entityOf = (id: GlobalEntity): Entity | undefined => this.entityMap.get(id);
 
   constructor(private readonly options: ServerWorldOptions) {
     super();
@@ -187,6 +189,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       this.sink,
       false,
       this.options.connection,
+      this.entityOf,
     );
     this.users.set(key, {
       key,
@@ -210,14 +213,15 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   removeUser(key: K): void {
     const u = this.users.get(key);
     if (!u) return;
-    for (const ch of [...u.conn.host.channels.values()])
-      if (ch.entity.authHolder === key) this.setHolder(ch.entity, null);
+    const host = u.conn.host;
+    // authority it held (collected first: setHolder sends commands; only the few held ones are copied)
+    const holding: Entity[] = [];
+    for (const ch of host.channels.values()) if (ch.entity.authHolder === key) holding.push(ch.entity);
+    for (const e of holding) this.setHolder(e, null);
     for (const room of [...u.rooms]) room.removeUser(key);
-    // (splicing viewers leaves the channel map as it is: no copy needed to iterate it)
-    for (const ch of u.conn.host.channels.values()) {
-      const vi = ch.entity.viewers.indexOf(ch);
-      if (vi >= 0) ch.entity.viewers.splice(vi, 1);
-    }
+    // (removing viewers leaves the channel table as it is: no copy needed to iterate it; each
+    // channel knows its place in its entity's viewer list, so this is O(channels), not O(channels × users))
+    for (const ch of host.channels.values()) removeViewer(ch.entity, ch);
     this.users.delete(key);
     // the user's own entities, collected first (despawning changes the entity map); copying
     // only those, not every entity of the world, keeps a leave cheap in a big world
@@ -563,7 +567,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   /** Apply the scope rule to one entity for one user. */
   private evaluate(u: UserState<K>, e: Entity): void {
     const host = u.conn.host;
-    const ch = host.channels.get(e.id);
+    const ch = host.channels.of(e);
     if (e.alive && this.sharesRoom(u, e) && this.passes(u, e)) {
       if (!ch) host.spawn(e);
       else if (ch.state === 'frozen') host.thaw(e);
@@ -583,7 +587,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     let inScope = 0;
     const take = (e: Entity) => {
       if (!this.passes(u, e)) return;
-      const ch = host.channels.get(e.id);
+      const ch = host.channels.of(e);
       if (!ch) host.spawn(e).scopeStamp = stamp;
       else {
         if (ch.state === 'frozen') host.thaw(e);
@@ -617,7 +621,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     }
     // every channel in scope was stamped: only when some were not is there anything to leave
     if (inScope === host.channels.size) return;
-    for (const ch of [...host.channels.values()]) if (ch.scopeStamp !== stamp) this.leave(u, ch);
+    for (const ch of host.channels.toArray()) if (ch.scopeStamp !== stamp) this.leave(u, ch);
   }
 
   // ---- EntityWorld hooks ---------------------------------------------------------------------
@@ -707,7 +711,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       return fail('not-delegated', `entity ${e.id} is not delegated`);
     switch (op) {
       case 'give': {
-        const ch = this.users.get(user as K)?.conn.host.channels.get(e.id);
+        const ch = this.users.get(user as K)?.conn.host.channels.of(e);
         if (ch?.state !== 'live')
           return fail('not-in-scope', `entity ${e.id} is not in ${String(user)}'s scope`);
         this.setHolder(e, user as K);
@@ -861,8 +865,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     const pairs: { from: number; to: number }[] = [];
     for (const { c, e } of made) {
       // into the user's connection now (as its scope would next step), so its id here is known
-      if (this.sharesRoom(u, e) && this.passes(u, e) && !u.conn.host.channels.has(e.id)) u.conn.host.spawn(e);
-      if (c.held && u.conn.host.channels.get(e.id)?.state === 'live') this.setHolder(e, key);
+      if (this.sharesRoom(u, e) && this.passes(u, e) && u.conn.host.channels.of(e) === undefined)
+        u.conn.host.spawn(e);
+      if (c.held && u.conn.host.channels.of(e)?.state === 'live') this.setHolder(e, key);
       const to = u.conn.map.hostOf(e.id);
       if (!c.known || to === undefined) continue;
       pairs.push({ from: c.wireId, to });
@@ -951,7 +956,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       authorityRequest(conn, e, release) {
         if (e.replication !== 'delegated' || e.ownerKey !== null) return;
         const key = conn.key as K;
-        const ch = conn.host.channels.get(e.id);
+        const ch = conn.host.channels.of(e);
         if (release) {
           if (e.authHolder === key) self.setHolder(e, null);
           // a cancelled or stale request: answer with the current status so the client settles

@@ -162,6 +162,14 @@ export const REF_WAIT_MS = 60_000;
 export const REF_WAIT_LIMIT = 65_536;
 const SENT_RING = 1024;
 const NO_CMDS: OutCommand[] = [];
+/**
+ * One frame writer for every connection of the process: a frame is written from `reset()` to
+ * `take()` (which copies it out) without anything in between that could flush another
+ * connection, so no two frames are ever in it at once — and a connection costs no buffer of its
+ * own (a join allocates less). Even a pipe that re-enters a flush from `sendWorldFrame` finds it
+ * taken already.
+ */
+const sharedWriter = new FrameWriter(1500);
 
 /**
  * Replication with one peer, either direction: a {@link HostEngine} for what this side
@@ -210,17 +218,22 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
    * `length = 0` drops its backing store, and refilling it every step reallocates it step by step.
    */
   private dirtyCount = 0;
-  private readonly writer = new FrameWriter(1500);
+  /** The frame writer (shared, see {@link sharedWriter}). */
+  private readonly writer = sharedWriter;
   /** Client: records of entities we hold authority over (the held-updates section). */
   private heldDirty: HostComponentRecord[] = [];
   /** Position in {@link dirty} while a flush writes updates. */
   private cursor = 0;
   /** Scratch list of the commands due in one flush (reused). */
   private readonly due: OutCommand[] = [];
-  private readonly log = new SentLog();
+  private readonly log = new SentLog(64);
   // sending frames
   private nextFrame = 0;
-  private readonly sent: (SentFrame | undefined)[] = new Array(SENT_RING);
+  /**
+   * Sent frames that carried something, by index mod {@link SENT_RING}. Starts empty and fills
+   * as frames go out (indices only grow), so a short-lived connection never allocates the ring.
+   */
+  private readonly sent: (SentFrame | undefined)[] = [];
   private readonly inFlight: SentFrame[] = [];
   private inFlightHead = 0;
   // receiving frames
@@ -247,8 +260,22 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     private readonly sink: WorldSink,
     sendsPublicity: boolean,
     opts: WorldConnectionOptions = {},
+    /**
+     * The world's entity by id (a server passes its entity table): the id map then answers
+     * global → host id from this connection's channels instead of a hash table of its own.
+     */
+    entityOf?: (id: GlobalEntity) => Entity | undefined,
   ) {
-    this.map = new LocalEntityMap(clock);
+    this.map = new LocalEntityMap(
+      clock,
+      entityOf === undefined
+        ? undefined
+        : (g) => {
+            const e = entityOf(g);
+            const ch = e === undefined ? undefined : this.host.channels.of(e);
+            return ch === undefined || ch.held ? undefined : ch.hostId;
+          },
+    );
     const first = opts.firstCommandId ?? 0;
     this.host = new HostEngine(this.map, this, sendsPublicity, registry.kinds.length, first);
     // server entities are public to a client; a client's own start private on the server
@@ -434,10 +461,10 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   despawn(ch: RemoteEntityChannel, e: Entity): void {
     this.map.removeRemote(ch.remoteId);
     // our writes about it are over (queued ones still drain through their commands)
-    const held = this.host.channels.get(e.id);
+    const held = this.host.channels.of(e);
     if (held?.held) {
       this.host.endHolding(e);
-      this.host.channels.delete(e.id);
+      this.host.channels.delete(e);
     }
     this.sink.remoteDespawn(this, e);
   }
@@ -597,7 +624,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
    * held command unacknowledged, the last frame with its updates resolved): a release may go.
    */
   heldClean(e: Entity): boolean {
-    const ch = this.host.channels.get(e.id);
+    const ch = this.host.channels.of(e);
     if (!ch?.held) return true;
     for (const rec of ch.components) if (rec?.alive && rec.mask !== 0) return false;
     for (const c of ch.unacked)
@@ -630,7 +657,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   private hostedEntity(hostId: HostEntity): Entity | undefined {
     const hch = this.host.byHostId.get(hostId);
     if (!hch || hch.state === 'dying' || !hch.entity.alive) return undefined;
-    return this.host.channels.get(hch.entity.id) === hch ? hch.entity : undefined;
+    return this.host.channels.of(hch.entity) === hch ? hch.entity : undefined;
   }
 
   /**
@@ -928,8 +955,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   /** Frames not acknowledged in time: their update bits go back into the masks (latest value resent). */
-  private detectLoss(now: number): void {
-    const timeout = this.resendMs;
+  private detectLoss(now: number, timeout: number): void {
     while (this.inFlightHead < this.inFlight.length) {
       const f = this.inFlight[this.inFlightHead];
       if (!f.resolved) {
@@ -1134,11 +1160,12 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     const now = this.clock.now();
     if (this.lastFlushAt !== null) this.stepInterval = now - this.lastFlushAt;
     this.lastFlushAt = now;
-    this.detectLoss(now);
+    // (the same timeout declares frames lost and commands due: computed once)
+    const resend = this.resendMs;
+    this.detectLoss(now, resend);
     this.host.compact();
     const maxFrameBits = this.pipe.maxWorldFrameBytes * 8;
     let budgetBits = (this.opts.bytesPerStep || 16 * this.pipe.maxWorldFrameBytes) * 8;
-    const resend = this.resendMs;
 
     // due commands, within the window that keeps 16-bit ids unambiguous
     const queue = this.host.queue;

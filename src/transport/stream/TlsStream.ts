@@ -209,7 +209,20 @@ class TlsStreamConnection extends StreamConnectionBase {
   }
 
   protected writeBytes(bytes: Uint8Array): void {
+    // Frames written in one turn of the event loop leave as one TLS record and one syscall:
+    // a relay sends many small frames per turn, and a record plus a write each dominated.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.uncork());
+    }
     this.socket.write(bytes, this.afterWrite);
+  }
+
+  private corked = false;
+  private uncork(): void {
+    this.corked = false;
+    this.socket.uncork();
   }
 
   protected canWrite(): boolean {
