@@ -88,8 +88,9 @@ describe('backend death', () => {
     doomed.on('disconnect', (r) => reasons.push(r));
     const killedAt = Date.now();
     child.kill('SIGKILL');
-    expect(await waitFor(() => referral.length === 1 && reasons.length >= 1, 3000)).toBe(true);
-    expect(Date.now() - killedAt).toBeLessThan(3000);
+    // a killed process's sockets close at once; the bound leaves room for a loaded CI machine
+    expect(await waitFor(() => referral.length === 1 && reasons.length >= 1, 6000)).toBe(true);
+    expect(Date.now() - killedAt).toBeLessThan(5000);
     expect(referral[0].port).toBe(udp.port);
     expect(reasons[0]).toMatch(/backend-ok/);
     expect((await registry.get('backend-child'))?.health).toBe('down');
@@ -119,8 +120,9 @@ describe('backend death', () => {
     frozen.on('disconnect', (r) => reasons.push(r));
     const frozenAt = Date.now();
     child.kill('SIGSTOP');
-    expect(await waitFor(() => reasons.length === 1, 4000)).toBe(true);
-    expect(Date.now() - frozenAt).toBeLessThan(800 + 1500);
+    expect(await waitFor(() => reasons.length === 1, 8000)).toBe(true);
+    // the 800 ms heartbeat timeout plus one maintenance pass, with slack for a loaded machine
+    expect(Date.now() - frozenAt).toBeLessThan(800 + 3000);
     expect(reasons[0]).toMatch(/backend backend-frozen lost .*heartbeats.*no other backend in pool 'solo'/);
     expect(proxy.stats.disconnectsOnBackendLoss).toBe(1);
     expect(fine.connected).toBe(true);
