@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `baton` command. Subcommands: `demo` (server + bots on 127.0.0.1). `proxy`, `backend`
- * and `bench` arrive with their layers.
+ * The `baton` command. Subcommands: `demo` (proxy + two backends + bots migrating on
+ * 127.0.0.1; `--direct` one server, `--cluster` referrals) and `trace` (print a recorded proxy
+ * trace). Benchmarks run with `npm run bench`.
  */
 import { parseArgs } from 'node:util';
 import { runClusterDemo } from './clusterDemo.js';
