@@ -16,7 +16,16 @@ export {
 export { RejectCode } from '../session/packets/kinds.js';
 export { MemoryHub } from '../transport/browser.js';
 // the Node client transports too, for bots, tools and tests running in Node
-export { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
+export {
+  type TlsStreamClientOptions,
+  type TlsStreamServerOptions,
+  tlsStreamClient,
+  tlsStreamServer,
+  udpClient,
+  udpServer,
+  websocketClient,
+  websocketServer,
+} from '../transport/index.js';
 export {
   type AuthorityStatus,
   Entity,
