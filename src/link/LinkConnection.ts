@@ -5,6 +5,7 @@ import { Fifo } from './Fifo.js';
 import { RttEstimator } from './RttEstimator.js';
 import { Partial, RecvChannel } from './receiveState.js';
 import {
+  copyBytes,
   OutMessage,
   OutUnit,
   RECORD_ACKED,
@@ -13,7 +14,6 @@ import {
   RECORD_LOST,
   SendChannel,
   SentRecord,
-  type UnreliableItem,
 } from './sendState.js';
 import { sequenceDiff, sequenceGreaterThan } from './sequence.js';
 import { TokenBucket } from './TokenBucket.js';
@@ -85,6 +85,33 @@ function sharedParsedPacket(mtu: number): ParsedPacket {
   return p;
 }
 
+/**
+ * Packets are written straight into a slab shared by every connection and handed out as views
+ * of it, so building a packet neither copies it nor allocates a buffer of its own. A slab region
+ * is never written again once handed out, so an owner may keep a packet as long as it likes
+ * (a kept packet keeps its slab alive, as pooled Buffers do in node).
+ */
+const SLAB_BYTES = 32 * 1024;
+/** Above this MTU a slab would hold few packets and a kept packet would pin far more than itself. */
+const MAX_SLAB_MTU = SLAB_BYTES / 8;
+const NO_PACKET = new Uint8Array(0);
+const slab = { bytes: new Uint8Array(0), pos: 0 };
+
+/**
+ * Claims `mtu` bytes for one packet and returns where they start in `slab.bytes`. The whole MTU
+ * is claimed up front so a connection flushed from inside another's send callback never writes
+ * into a packet still being built.
+ */
+function claimPacketRegion(mtu: number): number {
+  if (slab.bytes.length - slab.pos < mtu) {
+    slab.bytes = new Uint8Array(Math.max(SLAB_BYTES, mtu));
+    slab.pos = 0;
+  }
+  const start = slab.pos;
+  slab.pos += mtu;
+  return start;
+}
+
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!(value > 0) || !Number.isFinite(value)) throw new LinkUsageError(`${name} must be a positive number`);
@@ -140,8 +167,15 @@ export class LinkConnection {
   private readonly recvChannels: RecvChannel[];
 
   // --- sending
-  private readonly out: Uint8Array;
+  /**
+   * The slab holding the packet being built, which occupies `[outStart, outStart + mtu)` of it
+   * (see {@link claimPacketRegion}); `outPos` is the write position in the slab.
+   */
+  private out: Uint8Array;
   private outPos = 0;
+  private outStart = 0;
+  /** Packet buffer of a connection whose MTU is too large for the shared slab. */
+  private privateOut: Uint8Array | undefined = undefined;
   private nextSeq = 0;
   /** Ring of sent-packet records, created as sequences first reach a slot (idle links stay small). */
   private readonly sent: (SentRecord | undefined)[];
@@ -162,7 +196,9 @@ export class LinkConnection {
   private remoteSeq = -1;
   private readonly recvRing: Int32Array;
   /** Received ack-eliciting sequences not yet covered by an ack we sent. */
-  private readonly unreported = new Set<number>();
+  private readonly unreported: Int32Array;
+  /** Entries of `unreported` that are set; they are always within the packet window. */
+  private unreportedCount = 0;
   private pickedBits = 0;
   private lastReceiveAt: number;
   private recvBuffered = 0;
@@ -240,11 +276,12 @@ export class LinkConnection {
       .filter((c) => c.canSend)
       .sort((a, b) => b.priority - a.priority || a.index - b.index);
 
-    this.out = new Uint8Array(mtu);
+    this.out = NO_PACKET;
     this.sent = new Array<SentRecord | undefined>(PACKET_WINDOW).fill(undefined);
     this.current = new SentRecord();
     this.sent[0] = this.current;
     this.recvRing = new Int32Array(PACKET_WINDOW).fill(-1);
+    this.unreported = new Int32Array(PACKET_WINDOW).fill(-1);
     this.parsed = sharedParsedPacket(mtu);
     const now = clock.now();
     this.lastSendAt = now;
@@ -322,7 +359,7 @@ export class LinkConnection {
       }
       const id = ch.nextId;
       if (mode === MODE_SEQUENCED_UNRELIABLE) ch.nextId = (id + 1) & 0xffff;
-      ch.unreliable.push({ payload: payload.slice(), id, size: single });
+      ch.unreliable.push(payload, id, single);
       this.stats.messagesSent++;
       return;
     }
@@ -378,8 +415,12 @@ export class LinkConnection {
         if (cap < PACKET_HEADER_BYTES + 2) break;
         // at most a ring's worth of data packets in flight: beyond that we could not track acks
         if (((this.nextSeq - this.oldestUnresolved) & 0xffff) >= PACKET_WINDOW) break;
+        if (!this.hasQueuedData()) break;
         this.beginPacket();
-        if (!this.fillPacket(cap)) break;
+        if (!this.fillPacket(cap)) {
+          this.releasePacketTail(0);
+          break;
+        }
         this.finishPacket(PacketType.Data, now);
         packets++;
       }
@@ -506,15 +547,48 @@ export class LinkConnection {
     }
     rec.seq = -1;
     rec.state = RECORD_EMPTY;
-    rec.units.length = 0;
+    // pop rather than `length = 0`: the length setter is a slow runtime call, and packets
+    // carry few units
+    const units = rec.units;
+    while (units.length > 0) units.pop();
     this.current = rec;
-    this.outPos = PACKET_HEADER_BYTES;
+    if (this.mtu > MAX_SLAB_MTU) {
+      // large MTU: build in a private buffer and copy each packet out (finishPacket)
+      if (this.privateOut === undefined) this.privateOut = new Uint8Array(this.mtu);
+      this.out = this.privateOut;
+      this.outStart = 0;
+      this.outPos = PACKET_HEADER_BYTES;
+    } else {
+      const start = claimPacketRegion(this.mtu);
+      this.outStart = start;
+      this.out = slab.bytes;
+      this.outPos = start + PACKET_HEADER_BYTES;
+    }
     this.packetStamp++;
   }
 
+  /** Gives back the unused tail of the packet's slab region when nothing was claimed after it. */
+  private releasePacketTail(used: number): void {
+    if (slab.bytes === this.out && slab.pos === this.outStart + this.mtu) {
+      slab.pos = this.outStart + used;
+    }
+  }
+
+  /** Anything a data packet could carry right now (before claiming a packet for it). */
+  private hasQueuedData(): boolean {
+    if (this.resendQueue.size > 0) return true;
+    const order = this.sendOrder;
+    for (let i = 0; i < order.length; i++) {
+      const ch = order[i];
+      if ((ch.reliable ? ch.unsent.size : ch.unreliable.size) > 0) return true;
+    }
+    return false;
+  }
+
   /** Write whatever fits into the open packet: resends first, then channels by priority. */
-  private fillPacket(cap: number): boolean {
+  private fillPacket(capBytes: number): boolean {
     const start = this.outPos;
+    const cap = this.outStart + capBytes;
     const rq = this.resendQueue;
     while (rq.size > 0) {
       const u = rq.peek();
@@ -544,10 +618,9 @@ export class LinkConnection {
       } else {
         const q = ch.unreliable;
         while (q.size > 0) {
-          const item = q.peek();
-          if (this.outPos + item.size > cap) break;
+          if (this.outPos + q.peekSize() > cap) break;
+          this.writeUnreliable(ch);
           q.shift();
-          this.writeUnreliable(ch, item);
         }
       }
     }
@@ -579,7 +652,7 @@ export class LinkConnection {
     } else {
       p = writeVaruint(b, p, length * 2);
     }
-    b.set(u.payload, p);
+    copyBytes(u.payload, 0, length, b, p);
     this.outPos = p + length;
     if (u.sends > 0) this.stats.messagesResent++;
     u.sends++;
@@ -588,36 +661,41 @@ export class LinkConnection {
     this.current.units.push(u);
   }
 
-  private writeUnreliable(ch: SendChannel, item: UnreliableItem): void {
+  /** Writes the channel's oldest unreliable message (the caller shifts it off). */
+  private writeUnreliable(ch: SendChannel): void {
+    const q = ch.unreliable;
     const b = this.out;
     let p = this.outPos;
     b[p++] = ch.index;
     if (ch.mode === MODE_SEQUENCED_UNRELIABLE) {
-      b[p++] = item.id & 0xff;
-      b[p++] = item.id >>> 8;
+      const id = q.peekId();
+      b[p++] = id & 0xff;
+      b[p++] = id >>> 8;
     }
-    const length = item.payload.length;
+    const length = q.peekLength();
     p = writeVaruint(b, p, length);
-    b.set(item.payload, p);
+    q.copyPeekTo(b, p);
     this.outPos = p + length;
   }
 
   private finishPacket(type: number, now: number): void {
     const b = this.out;
+    const o = this.outStart;
     const seq = this.nextSeq;
     const ack = this.pickAck();
     const bits = this.pickedBits;
-    b[0] = type;
-    b[1] = seq & 0xff;
-    b[2] = seq >>> 8;
-    b[3] = ack & 0xff;
-    b[4] = ack >>> 8;
-    b[5] = bits & 0xff;
-    b[6] = (bits >>> 8) & 0xff;
-    b[7] = (bits >>> 16) & 0xff;
-    b[8] = bits >>> 24;
-    const length = this.outPos;
-    const packet = b.slice(0, length);
+    b[o] = type;
+    b[o + 1] = seq & 0xff;
+    b[o + 2] = seq >>> 8;
+    b[o + 3] = ack & 0xff;
+    b[o + 4] = ack >>> 8;
+    b[o + 5] = bits & 0xff;
+    b[o + 6] = (bits >>> 8) & 0xff;
+    b[o + 7] = (bits >>> 16) & 0xff;
+    b[o + 8] = bits >>> 24;
+    const length = this.outPos - o;
+    const packet = b === this.privateOut ? b.slice(o, o + length) : b.subarray(o, o + length);
+    this.releasePacketTail(length);
     const rec = this.current;
     rec.seq = seq;
     rec.state = RECORD_IN_FLIGHT;
@@ -638,28 +716,31 @@ export class LinkConnection {
    */
   private pickAck(): number {
     this.pickedBits = 0;
-    if (this.remoteSeq < 0) return 0;
-    let ack = this.remoteSeq;
-    if (this.unreported.size > 0) {
-      let best = -1;
-      let bestDistance = PACKET_WINDOW;
-      for (const s of this.unreported) {
-        const d = (this.remoteSeq - s) & 0xffff;
-        if (d >= PACKET_WINDOW) {
-          this.unreported.delete(s);
-        } else if (d < bestDistance) {
-          bestDistance = d;
-          best = s;
+    const remote = this.remoteSeq;
+    if (remote < 0) return 0;
+    const unreported = this.unreported;
+    const ring = this.recvRing;
+    let ack = remote;
+    if (this.unreportedCount > 0) {
+      // the newest unreported sequence: entries never fall outside the window, so this ends
+      for (let d = 0; d < PACKET_WINDOW; d++) {
+        const s = (remote - d) & 0xffff;
+        if (unreported[s & PACKET_MASK] === s) {
+          ack = s;
+          break;
         }
       }
-      if (best >= 0) ack = best;
     }
     let bits = 0;
     for (let i = 0; i < 32; i++) {
       const s = (ack - i) & 0xffff;
-      if (this.recvRing[s & PACKET_MASK] === s && ((this.remoteSeq - s) & 0xffff) < PACKET_WINDOW) {
+      const slot = s & PACKET_MASK;
+      if (ring[slot] === s && ((remote - s) & 0xffff) < PACKET_WINDOW) {
         bits |= 1 << i;
-        this.unreported.delete(s);
+        if (unreported[slot] === s) {
+          unreported[slot] = -1;
+          this.unreportedCount--;
+        }
       }
     }
     this.pickedBits = bits >>> 0;
@@ -667,16 +748,15 @@ export class LinkConnection {
   }
 
   private hasUnreportedAcks(): boolean {
-    if (this.unreported.size === 0) return false;
-    for (const s of this.unreported) {
-      if (((this.remoteSeq - s) & 0xffff) >= PACKET_WINDOW) this.unreported.delete(s);
-    }
-    return this.unreported.size > 0;
+    return this.unreportedCount > 0;
   }
 
   private processAcks(ack: number, bits: number, now: number, fresh = true): void {
-    for (let i = 0; i < 32; i++) {
-      if ((bits & (1 << i)) === 0) continue;
+    // visit set bits only (int32 arithmetic: bit 31 is the sign bit)
+    for (let rest = bits | 0; rest !== 0; ) {
+      const low = rest & -rest;
+      rest ^= low;
+      const i = 31 - Math.clz32(low);
       const s = (ack - i) & 0xffff;
       const rec = this.sent[s & PACKET_MASK];
       // a slot holds the latest sequence written there: a sequence we never sent cannot match
@@ -716,7 +796,9 @@ export class LinkConnection {
    */
   private precheckMessages(p: ParsedPacket): number {
     const seen = this.seenKeys;
-    seen.clear();
+    // a single message cannot repeat itself: skip the set for the common one-message packet
+    const checkRepeats = p.count > 1;
+    if (checkRepeats && seen.size > 0) seen.clear();
     const stamp = ++this.stamp;
     let charge = 0;
     for (let i = 0; i < p.count; i++) {
@@ -725,8 +807,10 @@ export class LinkConnection {
       if (mode < FIRST_RELIABLE_MODE) continue;
       const id = p.id[i];
       const key = (channel << 16) | id;
-      if (seen.has(key)) throw new DecodeError('invalid', 'a message appears twice in one packet');
-      seen.add(key);
+      if (checkRepeats) {
+        if (seen.has(key)) throw new DecodeError('invalid', 'a message appears twice in one packet');
+        seen.add(key);
+      }
       const rc = this.recvChannels[channel];
       const fragmented = p.fragCount[i] > 1;
       if (mode === MODE_SEQUENCED_RELIABLE) {
@@ -804,12 +888,23 @@ export class LinkConnection {
       if (d > 0) {
         // forget sequences that fell out of the window so their slots cannot fake a duplicate
         const clear = Math.min(d, PACKET_WINDOW);
-        for (let k = 1; k <= clear; k++) this.recvRing[(this.remoteSeq + k) & PACKET_MASK] = -1;
+        for (let k = 1; k <= clear; k++) {
+          const slot = (this.remoteSeq + k) & PACKET_MASK;
+          this.recvRing[slot] = -1;
+          // its sequence left the window: no longer worth reporting
+          if (this.unreported[slot] !== -1) {
+            this.unreported[slot] = -1;
+            this.unreportedCount--;
+          }
+        }
         this.remoteSeq = seq;
       }
     }
     this.recvRing[seq & PACKET_MASK] = seq;
-    if (p.type === PacketType.Heartbeat || p.count > 0) this.unreported.add(seq);
+    if ((p.type === PacketType.Heartbeat || p.count > 0) && this.unreported[seq & PACKET_MASK] !== seq) {
+      if (this.unreported[seq & PACKET_MASK] === -1) this.unreportedCount++;
+      this.unreported[seq & PACKET_MASK] = seq;
+    }
     this.processAcks(p.ack, p.ackBits, now, fresh);
     for (let i = 0; i < p.count; i++) this.applyMessage(p, i, buf);
   }
@@ -971,8 +1066,10 @@ export class LinkConnection {
         }
       }
     } finally {
-      this.deliveryChannels.length = 0;
-      this.deliveryPayloads.length = 0;
+      const channels = this.deliveryChannels;
+      const payloads = this.deliveryPayloads;
+      while (payloads.length > 0) payloads.pop();
+      while (channels.length > 0) channels.pop();
       this.delivering = false;
     }
     if (failed) throw firstError;
