@@ -107,4 +107,32 @@ describe('FrameWriter', () => {
       { numRuns: DEEP ? 5000 : 300 },
     );
   });
+
+  it('take() hands out the same bytes as finish(), small and large frames, zero-padded', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 32 }), fc.nat()), { maxLength: 400 }),
+        (writes) => {
+          const w = new FrameWriter(16);
+          for (const [n, v] of writes) w.writeBits(v, n);
+          const taken = w.take();
+          expect(Array.from(taken)).toEqual(Array.from(w.finish()));
+          // the alignment padding after the frame (no view covers it) stays zero
+          const pad = new Uint8Array(
+            taken.buffer,
+            taken.byteOffset + taken.length,
+            ((taken.length + 7) & ~7) - taken.length,
+          );
+          expect(pad.every((b) => b === 0)).toBe(true);
+          // a frame handed out is never written again
+          const copy = Array.from(taken);
+          w.reset();
+          w.writeBits(0xffffffff, 32);
+          w.take();
+          expect(Array.from(taken)).toEqual(copy);
+        },
+      ),
+      { numRuns: DEEP ? 2000 : 200 },
+    );
+  });
 });

@@ -15,7 +15,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  */
 const ARENA_BYTES = 256 * 1024;
 let arena = new Uint8Array(ARENA_BYTES);
+/** Word view of {@link arena}: frames start 8-byte aligned, so whole words are stored directly. */
+let arenaWords = new Uint32Array(arena.buffer);
 let arenaPos = 0;
+/** Frames up to this many words are copied word by word (larger ones: one `set`, a memcpy). */
+const SMALL_FRAME_WORDS = 64;
 
 /**
  * The world layer's bit writer: the same bytes as {@link BitWriter} (it *is* one, so property
@@ -286,13 +290,26 @@ export class FrameWriter extends BitWriter {
   take(): Uint8Array {
     const n = this.byteLength;
     if (arenaPos + n > arena.length) {
-      arena = new Uint8Array(Math.max(ARENA_BYTES, n));
+      // (a whole number of words, so the word view covers every frame's last partial word)
+      arena = new Uint8Array((Math.max(ARENA_BYTES, n) + 7) & ~7);
+      arenaWords = new Uint32Array(arena.buffer);
       arenaPos = 0;
     }
-    const out = arena.subarray(arenaPos, arenaPos + n);
+    const start = arenaPos;
+    const out = arena.subarray(start, start + n);
     // keep views 8-byte aligned (cheap, and friendlier to consumers that view the buffer wider)
-    arenaPos = (arenaPos + n + 7) & ~7;
-    this.copyTo(out);
+    arenaPos = (start + n + 7) & ~7;
+    const full = this.count;
+    if (LITTLE_ENDIAN && full <= SMALL_FRAME_WORDS) {
+      // word by word into the arena: no temporary view of our buffer and no `set` call for a
+      // frame of a few dozen words. The last word may hold bits past `n`: they are zero (the
+      // accumulator holds only written bits) and lie in this frame's alignment padding, which
+      // no view covers.
+      const words = this.words;
+      const base = start >>> 2;
+      for (let i = 0; i < full; i++) arenaWords[base + i] = words[i];
+      if (full * 4 < n) arenaWords[base + full] = this.acc;
+    } else this.copyTo(out);
     return out;
   }
 

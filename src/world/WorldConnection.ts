@@ -44,6 +44,7 @@ import {
   RemoteEntityChannel,
   type RemoteSink,
 } from './RemoteEngine.js';
+import { SentFrames } from './SentFrames.js';
 import { SentLog } from './SentLog.js';
 import type { UpdateCache } from './UpdateCache.js';
 import { seqDiff, unwrapSeq } from './wrap.js';
@@ -128,20 +129,6 @@ export interface WorldConnectionStats {
   replayedCommands: number;
 }
 
-interface SentFrame {
-  index: number;
-  sentAt: number;
-  /** Commands carried ({@link NO_CMDS} until the first one: most frames carry none). */
-  cmds: OutCommand[];
-  /** Range of this frame's (record, mask) pairs in the connection's {@link SentLog}. */
-  logStart: number;
-  logEnd: number;
-  /** Acknowledged by the peer (its commands are delivered). */
-  acked: boolean;
-  /** Acknowledged or declared lost (its update bits need nothing more). */
-  resolved: boolean;
-}
-
 interface RefWait {
   holder: RemoteEntityChannel;
   entity: Entity;
@@ -160,8 +147,13 @@ export const CARRIED_WAIT_MS = 10_000;
 export const REF_WAIT_MS = 60_000;
 /** Most reference waits one peer may make us hold. */
 export const REF_WAIT_LIMIT = 65_536;
-const SENT_RING = 1024;
-const NO_CMDS: OutCommand[] = [];
+// Module-level aliases of imports read on every frame: where modules are compiled to CommonJS
+// (tsx, which runs the benchmarks; CJS bundles) each read of an imported binding is a getter
+// call that the per-frame path paid several times over; a local const is a plain load.
+const HEADER_BITS = FRAME_HEADER_BITS;
+const TRAILER_BITS = FRAME_TRAILER_BITS;
+const writeHeader = writeFrameHeaderFields;
+
 /**
  * One frame writer for every connection of the process: a frame is written from `reset()` to
  * `take()` (which copies it out) without anything in between that could flush another
@@ -230,12 +222,10 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   // sending frames
   private nextFrame = 0;
   /**
-   * Sent frames that carried something, by index mod {@link SENT_RING}. Starts empty and fills
-   * as frames go out (indices only grow), so a short-lived connection never allocates the ring.
+   * Sent frames that carried something (their log ranges, acks, commands), in send order. Starts
+   * small and grows as frames go out, so a short-lived connection never allocates the whole ring.
    */
-  private readonly sent: (SentFrame | undefined)[] = [];
-  private readonly inFlight: SentFrame[] = [];
-  private inFlightHead = 0;
+  private readonly sent = new SentFrames();
   // receiving frames
   private anyReceived = false;
   private recvLatest = 0;
@@ -631,8 +621,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       if (c.type !== CmdType.AuthorityRequest && c.type !== CmdType.Noop) return false;
     const idx = ch.lastUpdateFrame;
     if (idx < 0) return true;
-    const f = this.sent[idx % SENT_RING];
-    return !f || f.index !== idx || f.resolved;
+    const slot = this.sent.find(idx);
+    return slot < 0 || this.sent.resolved(slot);
   }
 
   /** Server: the holder-write ordering channel of an entity we host as `hostId`. */
@@ -924,17 +914,17 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   }
 
   private ackFrame(index: number, measure = false): void {
-    if (index < 0) return;
-    const f = this.sent[index % SENT_RING];
-    if (!f || f.index !== index || f.acked) return;
+    const sent = this.sent;
+    const slot = sent.find(index);
+    if (slot < 0 || sent.acked(slot)) return;
     // a late ack still delivers the commands, even after the frame was declared lost
-    f.acked = true;
-    f.resolved = true;
+    sent.setAcked(slot);
     if (measure) {
-      const sample = this.clock.now() - f.sentAt;
+      const sample = this.clock.now() - sent.sentAt(slot);
       this.srtt = this.srtt === null ? sample : this.srtt + (sample - this.srtt) / 8;
     }
-    for (const c of f.cmds) this.host.acked(c);
+    const cmds = sent.cmds(slot);
+    if (cmds !== undefined) for (const c of cmds) this.host.acked(c);
   }
 
   // ---- sending ---------------------------------------------------------------------------------
@@ -956,33 +946,27 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
 
   /** Frames not acknowledged in time: their update bits go back into the masks (latest value resent). */
   private detectLoss(now: number, timeout: number): void {
-    while (this.inFlightHead < this.inFlight.length) {
-      const f = this.inFlight[this.inFlightHead];
-      if (!f.resolved) {
-        if (now - f.sentAt < timeout) break;
-        this.loseFrame(f);
-      }
-      this.inFlightHead++;
-    }
-    if (this.inFlightHead > 256 && this.inFlightHead * 2 > this.inFlight.length) {
-      this.inFlight.splice(0, this.inFlightHead);
-      this.inFlightHead = 0;
+    const sent = this.sent;
+    // frames go out in index order with nondecreasing times: stop at the first one still in time
+    for (;;) {
+      const slot = sent.firstUnresolved(this.nextFrame);
+      if (slot < 0 || now - sent.sentAt(slot) < timeout) break;
+      this.loseFrame(slot);
     }
   }
 
   /** Start of the oldest unresolved frame's log entries (entries before it may be overwritten). */
   private oldestLiveLog(fallback: number): number {
-    for (let i = this.inFlightHead; i < this.inFlight.length; i++) {
-      const f = this.inFlight[i];
-      if (!f.resolved) return f.logStart;
-    }
-    return fallback;
+    const slot = this.sent.firstUnresolved(this.nextFrame);
+    return slot < 0 ? fallback : this.sent.logStart(slot);
   }
 
-  private loseFrame(f: SentFrame): void {
-    f.resolved = true;
+  private loseFrame(slot: number): void {
+    const sent = this.sent;
+    sent.setResolved(slot);
     this.stats.framesLost++;
-    for (let p = f.logStart; p < f.logEnd; p++) {
+    const end = sent.logEnd(slot);
+    for (let p = sent.logStart(slot); p < end; p++) {
       let rec = this.log.rec(p);
       // a record replaced by a migration hands its lost bits to its successor
       if (!rec.alive) {
@@ -1160,6 +1144,15 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     const now = this.clock.now();
     if (this.lastFlushAt !== null) this.stepInterval = now - this.lastFlushAt;
     this.lastFlushAt = now;
+    // nothing to send, resend or declare lost (an idle connection's step): skip the set-up below
+    if (
+      this.dirtyCount === 0 &&
+      !this.ackDirty &&
+      this.heldDirty.length === 0 &&
+      this.host.queue.length === 0 &&
+      this.sent.firstUnresolved(this.nextFrame) < 0
+    )
+      return;
     // (the same timeout declares frames lost and commands due: computed once)
     const resend = this.resendMs;
     this.detectLoss(now, resend);
@@ -1196,23 +1189,18 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       (ci < due.length || ui < this.dirtyCount || this.heldDirty.length > 0 || (!sentAny && this.ackDirty)) &&
       budgetBits > 0
     ) {
-      const limit = Math.min(maxFrameBits, budgetBits) - FRAME_TRAILER_BITS;
-      const frame: SentFrame = {
-        index: this.nextFrame,
-        sentAt: now,
-        cmds: NO_CMDS,
-        logStart: this.log.head,
-        logEnd: this.log.head,
-        acked: false,
-        resolved: false,
-      };
+      const limit = Math.min(maxFrameBits, budgetBits) - TRAILER_BITS;
+      const index = this.nextFrame;
+      const logStart = this.log.head;
+      // the commands this frame carries (most carry none: no list then)
+      let cmds: OutCommand[] | null = null;
       w.reset();
-      writeFrameHeaderFields(w, frame.index, this.anyReceived, this.recvLatest, this.recvBits);
+      writeHeader(w, index, this.anyReceived, this.recvLatest, this.recvBits);
       while (ci < due.length) {
         const c = due[ci];
         const bits = this.commandBits(c);
         if (bits > limit - w.bitLength) {
-          if (frame.cmds.length === 0 && bits > maxFrameBits - FRAME_HEADER_BITS - FRAME_TRAILER_BITS) {
+          if (cmds === null && bits > maxFrameBits - HEADER_BITS - TRAILER_BITS) {
             // can never fit one frame: skip it (counted) rather than stall the stream
             this.stats.oversizedCommands++;
             ci++;
@@ -1224,8 +1212,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         if (c.sends > 0) this.stats.commandsResent++;
         c.sends++;
         c.lastSentAt = now;
-        if (frame.cmds === NO_CMDS) frame.cmds = [];
-        frame.cmds.push(c);
+        if (cmds === null) cmds = [];
+        cmds.push(c);
         this.stats.commandsSent++;
         ci++;
       }
@@ -1233,25 +1221,18 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       let updates = 0;
       if (ci >= due.length && ui < this.dirtyCount) {
         this.cursor = ui;
-        const mayDrop = frame.cmds.length === 0 && limit + FRAME_TRAILER_BITS === maxFrameBits;
+        const mayDrop = cmds === null && limit + TRAILER_BITS === maxFrameBits;
         updates = this.writeUpdates(w, limit, stepNo, shared, oldestLive, mayDrop);
         ui = this.cursor;
       }
       w.writeBool(false);
       // held updates (a client's writes as authority holder), after every ordinary one
       if (ci >= due.length && ui >= this.dirtyCount && this.heldDirty.length > 0)
-        updates += this.writeHeldUpdates(
-          w,
-          limit,
-          stepNo,
-          oldestLive,
-          frame.index,
-          frame.cmds.length + updates === 0,
-        );
+        updates += this.writeHeldUpdates(w, limit, stepNo, oldestLive, index, cmds === null && updates === 0);
       this.stats.updatesSent += updates;
-      frame.logEnd = this.log.head;
+      const logEnd = this.log.head;
       w.writeBool(false);
-      const carried = frame.cmds.length > 0 || updates > 0;
+      const carried = cmds !== null || updates > 0;
       if (!carried && (sentAny || !this.ackDirty)) break;
       const bytes = w.take();
       this.pipe.sendWorldFrame(bytes);
@@ -1262,10 +1243,10 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       this.ackDirty = false;
       this.nextFrame++;
       if (carried) {
-        const old = this.sent[frame.index % SENT_RING];
-        if (old && !old.resolved) this.loseFrame(old);
-        this.sent[frame.index % SENT_RING] = frame;
-        this.inFlight.push(frame);
+        // the frame SENT_RING back still unresolved: declared lost before its slot is reused
+        const old = this.sent.displaced(index);
+        if (old >= 0) this.loseFrame(old);
+        this.sent.record(index, now, logStart, logEnd, cmds);
       }
     }
     if (due.length !== 0) due.length = 0;
@@ -1440,9 +1421,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   get idle(): boolean {
     this.host.compact();
     if (this.host.queue.length !== 0 || this.dirtyCount !== 0 || this.heldDirty.length !== 0) return false;
-    for (let i = this.inFlightHead; i < this.inFlight.length; i++)
-      if (!this.inFlight[i].resolved) return false;
-    return true;
+    return this.sent.firstUnresolved(this.nextFrame) < 0;
   }
 }
 
