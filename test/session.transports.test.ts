@@ -28,7 +28,7 @@ for (const makeKit of transportKits()) {
     async function start(options: ServerOptions = {}) {
       kit = makeKit();
       const server = new Server(protocol, {
-        handshakeTimeoutMs: 2000,
+        handshakeTimeoutMs: 5000,
         authenticator: options.identityKeys ? undefined : new OfflineAuthenticator(),
         ...options,
       });
@@ -38,7 +38,7 @@ for (const makeKit of transportKits()) {
     }
 
     function client(p = protocol) {
-      const c = new Client(p, { handshakeTimeoutMs: 2000 });
+      const c = new Client(p, { handshakeTimeoutMs: 5000 });
       open.push(c);
       return c;
     }
