@@ -20,8 +20,7 @@ import { Ticker } from '../session/Ticker.js';
 import type { DatagramClientTransport } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
-import { ClientWorld } from '../world/ClientWorld.js';
-import type { AnyComponentDef } from '../world/ComponentRegistry.js';
+import { ClientWorld, type ClientWorldEvents } from '../world/ClientWorld.js';
 import type { Entity } from '../world/Entity.js';
 import { WorldError } from '../world/errors.js';
 import type { GlobalEntity } from '../world/ids.js';
@@ -94,8 +93,12 @@ export interface ConnectOptions {
   language?: string;
 }
 
-/** Events of {@link Client}. */
-export type ClientEvents<C extends string> = {
+/**
+ * Events of {@link Client}: the session's own, plus every world event of {@link ClientWorldEvents}
+ * (spawn, despawn, insert, remove, update with changed keys, publish/unpublish, delegate/undelegate,
+ * authGranted/authDenied/authReset), forwarded from the current world, so they survive a migration.
+ */
+export type ClientEvents<C extends string> = ClientWorldEvents & {
   connect: (info: AcceptInfo) => void;
   /** The session ended: the server's reason, 'timed out', 'client closed', … */
   disconnect: (reason: string) => void;
@@ -113,32 +116,6 @@ export type ClientEvents<C extends string> = {
   serverInfo: (info: Omit<ServerInfoPacket, 'type'>) => void;
   worldSettings: (data: Uint8Array) => void;
   error: (error: unknown) => void;
-  /** An entity the server replicates entered this client's scope (its components follow as `insert`s). */
-  spawn: (entity: Entity) => void;
-  /** A replicated entity was despawned or left this client's scope. */
-  despawn: (entity: Entity) => void;
-  insert: (entity: Entity, component: AnyComponentDef) => void;
-  remove: (entity: Entity, component: AnyComponentDef) => void;
-  /** Properties of a replicated component changed (the values are already set). */
-  update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
-  /** One of our entities became public (`configureReplication('public' | 'delegated')`). */
-  publish: (entity: Entity) => void;
-  /** One of our entities became private. */
-  unpublish: (entity: Entity) => void;
-  /**
-   * An entity became delegated: a server entity the server delegated (`entity.authority` is now
-   * 'available'), or one of ours once the server took it over (the same Entity, now replicated
-   * from the server; no despawn/spawn). Fires before the matching authority event.
-   */
-  delegate: (entity: Entity) => void;
-  /** The server turned delegation off (`entity.authority` is null again). */
-  undelegate: (entity: Entity) => void;
-  /** This client now holds authority over the entity (`entity.authority === 'granted'`): its writes replicate. */
-  authGranted: (entity: Entity) => void;
-  /** Someone else (another client or the server) holds authority (`'denied'`); local writes throw `AuthorityError`. */
-  authDenied: (entity: Entity) => void;
-  /** Authority is available again (or delegation ended) after it was held, requested or denied. */
-  authReset: (entity: Entity) => void;
   /** A world frame from the server was refused; a fatal one ends the session with its message. */
   worldError: (error: WorldError) => void;
   /**

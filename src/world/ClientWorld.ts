@@ -29,10 +29,13 @@ export interface ClientWorldOptions {
 
 /** Client world events (entities the server replicates to this client, and our own). */
 export type ClientWorldEvents = {
+  /** An entity the server replicates entered this client's scope (its components follow as `insert`s). */
   spawn: (entity: Entity) => void;
+  /** A replicated entity was despawned or left this client's scope. */
   despawn: (entity: Entity) => void;
   insert: (entity: Entity, component: AnyComponentDef) => void;
   remove: (entity: Entity, component: AnyComponentDef) => void;
+  /** Properties of a replicated component changed (the values are already set). */
   update: (entity: Entity, component: AnyComponentDef, changedKeys: string[]) => void;
   /** One of our entities became public (`configureReplication('public' | 'delegated')`). */
   publish: (entity: Entity) => void;
