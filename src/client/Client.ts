@@ -7,6 +7,7 @@ import {
 } from '../session/ClientSession.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
+import { MessageDispatch } from '../session/MessageDispatch.js';
 import type { Protocol } from '../session/Protocol.js';
 import type {
   AuthGrantPacket,
@@ -176,8 +177,8 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   private readonly clock: Clock;
   private readonly ticker: Ticker;
   private readonly autoStep: boolean;
-  private readonly handlers = new Map<MessageDef<any>, Set<(value: any, channel: C) => void>>();
-  private counters = { messagesIn: 0, messagesOut: 0, malformedMessages: 0 };
+  private readonly messages: MessageDispatch<C, undefined>;
+  private messagesOut = 0;
   private worldCounters = { framesIn: 0, framesDropped: 0, fatalErrors: 0 };
   private clientWorld?: ClientWorld;
   /** Cross-channel barrier of seamless migrations (proxied sessions). */
@@ -197,6 +198,11 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     readonly options: ClientOptions = {},
   ) {
     super();
+    this.messages = new MessageDispatch<C, undefined>(
+      protocol,
+      (error, event) => this.onListenerError(error, event),
+      (_, channel, def, value) => this.emit('message', channel, def, value),
+    );
     this.clock = options.clock ?? systemClock;
     this.autoStep = options.autoStep ?? options.clock === undefined;
     this.session = this.newSession();
@@ -231,7 +237,7 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
         this.epoch = hello?.epoch ?? 0;
         const gate = new MigrationGate(
           protocol.channels.length,
-          (channel, payload) => this.deliver(channel, payload),
+          (channel, payload) => this.messages.deliver(undefined, channel, payload),
           (m) => this.applyMigrate(m),
         );
         this.gate = gate;
@@ -334,7 +340,9 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     return {
       ...this.session.stats,
       dropped: { ...this.session.stats.dropped },
-      ...this.counters,
+      messagesIn: this.messages.messagesIn,
+      messagesOut: this.messagesOut,
+      malformedMessages: this.messages.malformedMessages,
       world: {
         entities,
         ...this.worldCounters,
@@ -384,7 +392,7 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     if (!this.connected) throw new Error('not connected');
     const bytes = this.protocol.encodeMessage(def, value);
     this.session.pipe!.sendMessage(info.index, bytes, info.mode === 'tick-buffered' ? this.tick : undefined);
-    this.counters.messagesOut++;
+    this.messagesOut++;
   }
 
   /** Typed handler for one message kind; returns an unsubscribe function. */
@@ -392,14 +400,7 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     def: MessageDef<S>,
     handler: (value: Infer<S>, channel: C) => void,
   ): () => void {
-    this.protocol.messageKind(def);
-    let set = this.handlers.get(def);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(def, set);
-    }
-    set.add(handler);
-    return () => set.delete(handler);
+    return this.messages.on(def, (_, value, channel) => handler(value, channel));
   }
 
   /**
@@ -586,28 +587,5 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
     else this.worldCounters.framesDropped++;
     this.emit('worldError', error);
     if (error.fatal) this.close(error.message.slice(0, 200)).catch(() => {});
-  }
-
-  private deliver(channel: number, payload: Uint8Array): void {
-    let decoded: ReturnType<Protocol['decodeMessage']>;
-    try {
-      decoded = this.protocol.decodeMessage(payload);
-    } catch {
-      this.counters.malformedMessages++;
-      return;
-    }
-    this.counters.messagesIn++;
-    const name = this.protocol.channels[channel].name;
-    const set = this.handlers.get(decoded.def);
-    if (set) {
-      for (const h of [...set]) {
-        try {
-          h(decoded.value, name);
-        } catch (error) {
-          this.onListenerError(error, `onMessage(${decoded.def.name})`);
-        }
-      }
-    }
-    this.emit('message', name, decoded.def, decoded.value);
   }
 }

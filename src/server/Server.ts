@@ -3,6 +3,8 @@ import type { Authenticator } from '../session/Authenticator.js';
 import type { ReassemblerLimits } from '../session/ConnectReassembler.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
+import { MessageDispatch } from '../session/MessageDispatch.js';
+import { clampUtf8 } from '../session/mux.js';
 import type { Protocol } from '../session/Protocol.js';
 import type { ConnectPacket, JoinWorldPacket } from '../session/packets/types.js';
 import type { ServerSession } from '../session/ServerSession.js';
@@ -260,8 +262,8 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private readonly autoStep: boolean;
   private readonly byId = new Map<number, User>();
   private readonly bySession = new Map<ServerSession, User>();
-  private readonly handlers = new Map<MessageDef<any>, Set<(user: User, value: any, channel: C) => void>>();
-  private counters = { messagesIn: 0, messagesOut: 0, malformedMessages: 0 };
+  private readonly messages: MessageDispatch<C, User>;
+  private messagesOut = 0;
   private worldCounters = { framesIn: 0, framesDropped: 0, fatalErrors: 0 };
   /** World send counters of users that left (so totals survive them). */
   private retired = { framesOut: 0, bytesOut: 0, withheld: 0, refusedWrites: 0, migrations: 0 };
@@ -295,6 +297,11 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     readonly options: ServerOptions = {},
   ) {
     super();
+    this.messages = new MessageDispatch<C, User>(
+      protocol,
+      (error, event) => this.onListenerError(error, event),
+      (user, channel, def, value) => this.emit('message', user, channel, def, value),
+    );
     const authenticator = resolveAuthenticator(options);
     this.clock = options.clock ?? systemClock;
     this.autoStep = options.autoStep ?? options.clock === undefined;
@@ -315,7 +322,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         const user = new User(session);
         this.byId.set(user.id, user);
         this.bySession.set(session, user);
-        session.pipe.onMessage = (channel, payload) => this.deliver(user, channel, payload);
+        session.pipe.onMessage = (channel, payload) => this.messages.deliver(user, channel, payload);
         session.pipe.onWorldFrame = (frame) => this.receiveWorldFrame(user, frame);
         const pipe = new UserWorldPipe(user);
         this.worldPipes.set(user, pipe);
@@ -409,7 +416,9 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       pendingHandshakes: this.host.pendingCount,
       reassembly: this.host.reassembly,
       queuedDatagrams: this.host.queuedDatagrams,
-      ...this.counters,
+      messagesIn: this.messages.messagesIn,
+      messagesOut: this.messagesOut,
+      malformedMessages: this.messages.malformedMessages,
       world: this.worldStats(),
     };
   }
@@ -528,14 +537,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     def: MessageDef<S>,
     handler: (user: User, value: Infer<S>, channel: C) => void,
   ): () => void {
-    this.protocol.messageKind(def);
-    let set = this.handlers.get(def);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(def, set);
-    }
-    set.add(handler);
-    return () => set.delete(handler);
+    return this.messages.on(def, handler);
   }
 
   /** Disconnect a user with a reason (the client sees it). */
@@ -786,7 +788,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         if (!user.connected) continue;
         for (const m of user.session.pipe.takeTickMessages(this.tick)) {
           if (!user.connected) break;
-          this.deliver(user, m.channel, m.payload);
+          this.messages.deliver(user, m.channel, m.payload);
         }
       }
       // timeouts first, so no frames are built for users that just timed out
@@ -848,7 +850,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     if (error.fatal) this.worldCounters.fatalErrors++;
     else this.worldCounters.framesDropped++;
     this.emit('worldError', user, error);
-    if (error.fatal) this.disconnect(user, clampReason(error.message));
+    if (error.fatal) this.disconnect(user, clampUtf8(error.message, 200));
   }
 
   private leaveWorld(user: User): void {
@@ -896,35 +898,12 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private sendEncoded(user: User, channel: number, bytes: Uint8Array): void {
     try {
       user.session.pipe.sendMessage(channel, bytes);
-      this.counters.messagesOut++;
+      this.messagesOut++;
     } catch (error) {
       // A peer that cannot keep up (reliable backlog over its bound) is cut off, not buffered forever.
       if ((error as Error)?.name === 'LinkBackpressureError') this.disconnect(user, 'send backlog exceeded');
       else throw error;
     }
-  }
-
-  private deliver(user: User, channel: number, payload: Uint8Array): void {
-    let decoded: ReturnType<Protocol['decodeMessage']>;
-    try {
-      decoded = this.protocol.decodeMessage(payload);
-    } catch {
-      this.counters.malformedMessages++;
-      return;
-    }
-    this.counters.messagesIn++;
-    const name = this.protocol.channels[channel].name;
-    const set = this.handlers.get(decoded.def);
-    if (set) {
-      for (const h of [...set]) {
-        try {
-          h(user, decoded.value, name);
-        } catch (error) {
-          this.onListenerError(error, `onMessage(${decoded.def.name})`);
-        }
-      }
-    }
-    this.emit('message', user, name, decoded.def, decoded.value);
   }
 }
 
@@ -934,14 +913,4 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
  */
 function writer(e: Entity): User {
   return (e.ownerKey ?? (e.authHolder === SERVER_HOLDER ? null : e.authHolder)) as User;
-}
-
-const reasonEncoder = new TextEncoder();
-const reasonDecoder = new TextDecoder();
-
-/** A reason that fits the Disconnect packet (256 bytes), cut on a character boundary. */
-function clampReason(reason: string, maxBytes = 200): string {
-  const bytes = reasonEncoder.encode(reason);
-  if (bytes.length <= maxBytes) return reason;
-  return reasonDecoder.decode(bytes.subarray(0, maxBytes)).replace(/\uFFFD$/, '');
 }

@@ -1,4 +1,4 @@
-import { DecodeError } from '../../serde/index.js';
+import { DecodeError, EncodeError } from '../../serde/index.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -7,10 +7,10 @@ export function isUuid(s: string): boolean {
   return UUID_RE.test(s);
 }
 
-/** Canonical UUID string → 16 bytes. Accepts upper case; throws on anything else. */
+/** Canonical UUID string → 16 bytes. Accepts upper case; EncodeError on anything else. */
 export function uuidToBytes(uuid: string): Uint8Array {
   const s = uuid.toLowerCase();
-  if (!isUuid(s)) throw new Error(`not a UUID: '${uuid}'`);
+  if (!isUuid(s)) throw new EncodeError(`not a UUID: '${uuid}'`);
   const hex = s.replace(/-/g, '');
   const out = new Uint8Array(16);
   for (let i = 0; i < 16; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
