@@ -25,6 +25,7 @@ import type { Entity } from '../src/world/Entity.js';
 import { writeFrameHeader } from '../src/world/frame.js';
 import type { Room } from '../src/world/Room.js';
 import { ServerWorld } from '../src/world/ServerWorld.js';
+import { serverStepScenario } from '../src/world/testing/serverStepScenario.js';
 import {
   type BenchContext,
   type BenchModule,
@@ -221,58 +222,13 @@ function colyseusFullState() {
 
 // ---- server tick ---------------------------------------------------------------------------
 
-const Position = component('Position', { x: t.f32, y: t.f32 });
-const Vel = component('Vel', { dx: t.f32, dy: t.f32 });
-
 /** 100 users × 1 000 entities in one room, every entity moving every tick, acks fed back. */
 function serverTick(users: number, entities: number) {
-  const clock = new ManualClock();
-  const sw = new ServerWorld<string>({
-    components: [Position, Vel],
-    clock,
-    connection: { bytesPerStep: 65536 },
+  const { sw, clock, ackAll, move, bytesSoFar, resetBytes } = serverStepScenario({
+    users,
+    entities,
+    bytesPerStep: 65536,
   });
-  const room = sw.createRoom();
-  const last = new Map<string, number>();
-  let bytes = 0;
-  for (let i = 0; i < users; i++) {
-    const key = `u${i}`;
-    let n = 0;
-    sw.addUser(key, {
-      maxWorldFrameBytes: 1200,
-      rttMs: 40,
-      sendWorldFrame: (f) => {
-        bytes += f.length;
-        last.set(key, n++);
-      },
-    });
-    room.addUser(key);
-  }
-  const es: Entity[] = [];
-  for (let i = 0; i < entities; i++) {
-    const e = sw.spawn().insert(Position, { x: i, y: i }).insert(Vel, { dx: 1, dy: 0 });
-    room.addEntity(e);
-    es.push(e);
-  }
-  const w = new BitWriter(16);
-  let ackIdx = 0;
-  const ackAll = () => {
-    for (const [key, n] of last) {
-      w.reset();
-      writeFrameHeader(w, ackIdx & 0xffff, { latest: n & 0xffff, bits: 0xffffffff });
-      w.writeBool(false);
-      w.writeBool(false);
-      sw.receiveFrame(key, w.finish());
-    }
-    ackIdx++;
-  };
-  const move = () => {
-    for (const e of es) {
-      const p = e.get(Position);
-      p.x += 0.5;
-      p.y -= 0.25;
-    }
-  };
   /** One tick: the game moves everything (untimed), then the server step and the acks (timed). */
   const tick = (): number => {
     move();
@@ -283,8 +239,8 @@ function serverTick(users: number, entities: number) {
     return performance.now() - t0;
   };
   for (let k = 0; k < 5; k++) tick();
-  bytes = 0;
-  return { tick, bytesSoFar: () => bytes };
+  resetBytes();
+  return { tick, bytesSoFar };
 }
 
 /** The naive peer: each tick, every user gets a JSON snapshot of every entity. */

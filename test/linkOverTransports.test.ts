@@ -1,7 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LinkConnection, type TickMessage } from '../src/link/index.js';
+import {
+  ONE_CHANNEL_PER_MODE,
+  ORDERED,
+  SEQ_REL,
+  SEQ_UNREL,
+  TICK,
+  UNORDERED,
+  UNREL,
+} from '../src/link/testing/channels.js';
 import { checkIndexedPayload, indexedPayload } from '../src/link/testing/linkPair.js';
-import type { ChannelConfig, LinkOptions } from '../src/link/types.js';
+import type { LinkOptions } from '../src/link/types.js';
 import { type LinkConditionerConfig, MemoryHub } from '../src/transport/browser.js';
 import type { DatagramClientSocket, DatagramServerSocket, PeerId } from '../src/transport/types.js';
 import { type Clock, ManualClock, systemClock } from '../src/util/Clock.js';
@@ -16,20 +25,7 @@ import { transportKits, waitFor } from './helpers/transports.js';
  * arrives, byte for byte, including fragmented messages up to 50 KB.
  */
 
-const UNREL = 0;
-const SEQ_UNREL = 1;
-const UNORDERED = 2;
-const ORDERED = 3;
-const SEQ_REL = 4;
-const TICK = 5;
-const CHANNELS: ChannelConfig[] = [
-  { mode: 'unreliable' },
-  { mode: 'sequenced-unreliable' },
-  { mode: 'unordered-reliable' },
-  { mode: 'ordered-reliable' },
-  { mode: 'sequenced-reliable' },
-  { mode: 'tick-buffered' },
-];
+const CHANNELS = ONE_CHANNEL_PER_MODE;
 const MTU = 1200; // the link default: anything above ~1175 bytes on a reliable channel is fragmented
 const BIG = 50_000;
 

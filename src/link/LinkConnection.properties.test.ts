@@ -1,24 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../util/SeededRandom.js';
+import {
+  ONE_CHANNEL_PER_MODE,
+  ORDERED,
+  SEQ_REL,
+  SEQ_UNREL,
+  TICK,
+  UNORDERED,
+  UNREL,
+} from './testing/channels.js';
 import { checkIndexedPayload, createLinkPair, indexedPayload, type LinkPair } from './testing/linkPair.js';
-import type { ChannelConfig } from './types.js';
 
 const DEEP = process.env.BATON_DEEP === '1';
 const runs = (normal: number, deep: number) => (DEEP ? deep : normal);
 
-const UNREL = 0;
-const SEQ_UNREL = 1;
-const UNORDERED = 2;
-const ORDERED = 3;
-const SEQ_REL = 4;
-const CHANNELS: ChannelConfig[] = [
-  { mode: 'unreliable' },
-  { mode: 'sequenced-unreliable' },
-  { mode: 'unordered-reliable' },
-  { mode: 'ordered-reliable' },
-  { mode: 'sequenced-reliable' },
-];
+/** Every mode but tick-buffered, whose messages go to the tick buffer rather than `onMessage`. */
+const CHANNELS = ONE_CHANNEL_PER_MODE.slice(0, TICK);
 
 const network = fc.record({
   seed: fc.integer({ min: 1, max: 0x7fffffff }),

@@ -3,18 +3,12 @@ import { DecodeError, EncodeError } from '../serde/DecodeError.js';
 import { ManualClock } from '../util/Clock.js';
 import { LinkBackpressureError, LinkUsageError } from './errors.js';
 import { LinkConnection } from './LinkConnection.js';
+import { ONE_CHANNEL_PER_MODE } from './testing/channels.js';
 import { checkIndexedPayload, createLinkPair, indexedPayload } from './testing/linkPair.js';
 import type { ChannelConfig } from './types.js';
 import { isLinkPacket } from './wire.js';
 
-const ALL: ChannelConfig[] = [
-  { mode: 'unreliable' },
-  { mode: 'sequenced-unreliable' },
-  { mode: 'unordered-reliable' },
-  { mode: 'ordered-reliable' },
-  { mode: 'sequenced-reliable' },
-  { mode: 'tick-buffered' },
-];
+const ALL = ONE_CHANNEL_PER_MODE;
 
 function indices(list: Array<[number, Uint8Array]>, channel: number): number[] {
   return list.filter(([c]) => c === channel).map(([, p]) => checkIndexedPayload(p));

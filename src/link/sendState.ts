@@ -53,7 +53,7 @@ const SMALL_COPY = 64;
  * once into one staging buffer and described by parallel arrays, so queueing a message allocates
  * no per-message object or buffer; the queue lives for one flush.
  */
-export class UnreliableQueue {
+class UnreliableQueue {
   private bytes: Uint8Array = NO_BYTES;
   private used = 0;
   private head = 0;

@@ -56,7 +56,7 @@ export const MODE_CODES = {
 } as const;
 
 /** Bytes of a link varuint (7 bits per byte, at most 3 bytes: values below 2^21). */
-export function varuintSize(v: number): number {
+function varuintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
 }
 

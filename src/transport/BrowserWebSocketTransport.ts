@@ -9,6 +9,8 @@ import {
   describeClose,
   resolveWebSocketUrl,
   WS_CLOSE_NORMAL,
+  WS_DEFAULT_CLOSE_GRACE_MS,
+  WS_DEFAULT_HANDSHAKE_TIMEOUT_MS,
   WS_DEFAULT_MAX_BUFFERED,
   WS_DEFAULT_MAX_PAYLOAD,
 } from './wsCommon.js';
@@ -136,7 +138,7 @@ export function browserWebSocketClient(
   const settings = {
     maxDatagramSize: options.maxDatagramSize ?? WS_DEFAULT_MAX_PAYLOAD,
     maxBufferedBytes: options.maxBufferedBytes ?? WS_DEFAULT_MAX_BUFFERED,
-    closeGraceMs: options.closeGraceMs ?? 1000,
+    closeGraceMs: options.closeGraceMs ?? WS_DEFAULT_CLOSE_GRACE_MS,
   };
   return {
     kind: 'websocket',
@@ -184,7 +186,7 @@ export function browserWebSocketClient(
         const onEarlyError = () => fail(new Error(`websocket: could not connect to ${url}`));
         const timer = setTimeout(
           () => fail(new Error(`websocket: handshake timeout (${url})`)),
-          options.handshakeTimeoutMs ?? 10_000,
+          options.handshakeTimeoutMs ?? WS_DEFAULT_HANDSHAKE_TIMEOUT_MS,
         );
         ws.addEventListener('open', onOpen);
         ws.addEventListener('close', onEarlyClose);

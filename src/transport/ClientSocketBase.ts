@@ -8,7 +8,7 @@ import { createTransportStats } from './stats.js';
 import type { DatagramClientSocket, TransportStats } from './types.js';
 
 /** How many datagrams are held for a socket whose `onDatagram` is not set yet. */
-export const MAX_EARLY_DATAGRAMS = 256;
+const MAX_EARLY_DATAGRAMS = 256;
 
 export abstract class ClientSocketBase implements DatagramClientSocket {
   abstract readonly maxDatagramSize: number;

@@ -78,7 +78,7 @@ function stripUndefined(p: Partial<LinkConditions>): Partial<LinkConditions> {
 }
 
 /** Throws `RangeError` unless every field is in its domain. */
-export function validateConditions(c: LinkConditions): void {
+function validateConditions(c: LinkConditions): void {
   for (const key of ['latencyMs', 'jitterMs', 'reorderDelayMs'] as const) {
     const v = c[key];
     if (!Number.isFinite(v) || v < 0)

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from './testing/waitFor.js';
 import type { DatagramClientSocket, DatagramServerSocket } from './types.js';
 import { formatUdpPeer, parseUdpPeer, UDP_MAX_DATAGRAM, udpClient, udpServer } from './UdpTransport.js';
 
@@ -18,18 +19,6 @@ async function connect(server: DatagramServerSocket): Promise<DatagramClientSock
   const client = await udpClient(server.address).connect();
   opened.push(client);
   return client;
-}
-
-function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (condition()) resolve();
-      else if (Date.now() - start > timeoutMs) reject(new Error('waitFor: timed out'));
-      else setTimeout(poll, 2);
-    };
-    poll();
-  });
 }
 
 function echo(server: DatagramServerSocket): void {

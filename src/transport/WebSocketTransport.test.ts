@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { browserWebSocketClient, type WebSocketConstructor } from './BrowserWebSocketTransport.js';
+import { waitFor } from './testing/waitFor.js';
 import type { DatagramClientSocket, DatagramServerSocket } from './types.js';
 import { type WebSocketServerOptions, websocketClient, websocketServer } from './WebSocketTransport.js';
 
@@ -32,18 +33,6 @@ async function rawClient(url: string): Promise<WebSocket> {
     ws.once('close', reject);
   });
   return ws;
-}
-
-function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (condition()) resolve();
-      else if (Date.now() - start > timeoutMs) reject(new Error('waitFor: timed out'));
-      else setTimeout(poll, 2);
-    };
-    poll();
-  });
 }
 
 function echo(server: DatagramServerSocket): void {

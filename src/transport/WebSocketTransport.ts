@@ -24,6 +24,8 @@ import {
   resolveWebSocketUrl,
   WS_CLOSE_GOING_AWAY,
   WS_CLOSE_NORMAL,
+  WS_DEFAULT_CLOSE_GRACE_MS,
+  WS_DEFAULT_HANDSHAKE_TIMEOUT_MS,
   WS_DEFAULT_MAX_BUFFERED,
   WS_DEFAULT_MAX_PAYLOAD,
   websocketUrl,
@@ -262,7 +264,7 @@ export function websocketServer(options: WebSocketServerOptions = {}): DatagramS
     maxPayload: options.maxPayload ?? WS_DEFAULT_MAX_PAYLOAD,
     maxBufferedBytes: options.maxBufferedBytes ?? WS_DEFAULT_MAX_BUFFERED,
     maxPeers: options.maxPeers ?? Number.POSITIVE_INFINITY,
-    closeGraceMs: options.closeGraceMs ?? 1000,
+    closeGraceMs: options.closeGraceMs ?? WS_DEFAULT_CLOSE_GRACE_MS,
   };
   return {
     kind: 'websocket',
@@ -308,7 +310,7 @@ export function websocketClient(
   const settings = {
     maxPayload: options.maxPayload ?? WS_DEFAULT_MAX_PAYLOAD,
     maxBufferedBytes: options.maxBufferedBytes ?? WS_DEFAULT_MAX_BUFFERED,
-    closeGraceMs: options.closeGraceMs ?? 1000,
+    closeGraceMs: options.closeGraceMs ?? WS_DEFAULT_CLOSE_GRACE_MS,
   };
   return {
     kind: 'websocket',
@@ -319,7 +321,7 @@ export function websocketClient(
           ws = new WebSocket(url, {
             perMessageDeflate: false,
             maxPayload: settings.maxPayload,
-            handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+            handshakeTimeout: options.handshakeTimeoutMs ?? WS_DEFAULT_HANDSHAKE_TIMEOUT_MS,
           });
         } catch (error) {
           reject(error); // malformed URL

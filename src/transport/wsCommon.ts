@@ -9,6 +9,12 @@ export const WS_DEFAULT_MAX_PAYLOAD = 65536;
 /** Default bound on bytes queued in one socket before `send` starts dropping datagrams. */
 export const WS_DEFAULT_MAX_BUFFERED = 1024 * 1024;
 
+/** Default wait for the closing handshake before `close()` resolves anyway (or cuts the socket). */
+export const WS_DEFAULT_CLOSE_GRACE_MS = 1000;
+
+/** Default bound on the opening handshake before `connect()` fails. */
+export const WS_DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** Close code a server uses when it shuts down (RFC 6455 "going away"). */
 export const WS_CLOSE_GOING_AWAY = 1001;
 

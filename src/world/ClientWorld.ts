@@ -332,7 +332,6 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
 
   private makeSink(): WorldSink {
     const self = this;
-    const changedKeys = (kind: ComponentKind, bits: number) => kind.keys.filter((_, i) => bits & (1 << i));
     return {
       remoteSpawn(_conn, comps) {
         const e = new Entity(self.ids.allocate(), self);
@@ -426,7 +425,7 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
             changed |= 1 << i;
           }
           if (changed !== 0 && self.listenerCount('update') > 0)
-            self.emit('update', e, c.kind.def, changedKeys(c.kind, changed));
+            self.emit('update', e, c.kind.def, c.kind.keysOf(changed));
         }
         if (e.holding) return;
         for (const inst of e.components) {
@@ -443,7 +442,7 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
         self.setStatus(e, 'granted', true);
       },
       remoteUpdated(_conn, e, kind, changed) {
-        if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, changedKeys(kind, changed));
+        if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, kind.keysOf(changed));
       },
       delegateRequested() {
         // only servers migrate remote entities

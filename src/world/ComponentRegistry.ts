@@ -131,6 +131,11 @@ export class ComponentKind {
     for (const i of refs) refMask |= 1 << i;
     this.refMask = refMask;
   }
+
+  /** The property names whose bits are set in `mask` (what an `update` event reports). */
+  keysOf(mask: number): string[] {
+    return this.keys.filter((_, i) => mask & (1 << i));
+  }
 }
 
 /**

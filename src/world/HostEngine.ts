@@ -272,7 +272,6 @@ export class HostEngine {
     return this.channels.of(e) !== undefined;
   }
 
-  /** Start hosting `e` to the peer: spawn with every component it has now. */
   /**
    * Start hosting `e` to the peer: a Spawn with every component. `preferredId`: use that host id
    * when it is free (a client re-announcing its own entities to a new backend keeps their ids).

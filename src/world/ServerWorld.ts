@@ -897,7 +897,6 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
 
   private makeSink(): WorldSink {
     const self = this;
-    const changedKeys = (kind: ComponentKind, bits: number) => kind.keys.filter((_, i) => bits & (1 << i));
     return {
       remoteSpawn(conn, comps) {
         if (!self.allowClientEntities)
@@ -975,7 +974,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
         self.despawnRemote(e, conn.key as K);
       },
       remoteUpdated(_conn, e, kind, changed) {
-        if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, changedKeys(kind, changed));
+        if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, kind.keysOf(changed));
       },
     };
   }

@@ -1,3 +1,4 @@
+import { sequenceDiff as seqDiff } from '../link/sequence.js';
 import { BitReader } from '../serde/BitReader.js';
 import { DecodeError } from '../serde/DecodeError.js';
 import type { WorldFramePipe } from '../session/SessionPipe.js';
@@ -47,7 +48,7 @@ import {
 import { SentFrames } from './SentFrames.js';
 import { SentLog } from './SentLog.js';
 import type { UpdateCache } from './UpdateCache.js';
-import { seqDiff, unwrapSeq } from './wrap.js';
+import { unwrapSeq } from './wrap.js';
 
 /** What a connection does to its world when the peer's entities change. */
 export interface WorldSink {

@@ -4,6 +4,7 @@ import { component } from '../serde/definitions.js';
 import { t } from '../serde/types.js';
 import type { Entity } from './Entity.js';
 import type { LinkConditions } from './testing/LossyWorldPipe.js';
+import { applyScopeOp } from './testing/scopeOps.js';
 import { WorldHarness } from './testing/WorldHarness.js';
 
 const Position = component('Position', { x: t.f32, y: t.f32 });
@@ -186,31 +187,14 @@ function runScenario(seed: number, link: LinkConditions, ops: Op[]): void {
         break;
       }
       case 'despawn':
-        pick(o.e)?.despawn();
-        break;
       case 'roomUser':
-        if (o.add) rooms[o.room].addUser(USERS[o.user]);
-        else rooms[o.room].removeUser(USERS[o.user]);
+      case 'roomEntity':
+      case 'scope':
+      case 'policy':
+        applyScopeOp(h.server, rooms, USERS, pick, o);
         break;
-      case 'roomEntity': {
-        const e = pick(o.e);
-        if (e && o.add) rooms[o.room].addEntity(e);
-        else if (e) rooms[o.room].removeEntity(e);
-        break;
-      }
-      case 'scope': {
-        const e = pick(o.e);
-        if (!e) break;
-        if (o.mode === 0) h.server.include(USERS[o.user], e);
-        else if (o.mode === 1) h.server.exclude(USERS[o.user], e);
-        else h.server.resetScope(USERS[o.user], e);
-        break;
-      }
       case 'radius':
         h.server.setViewRadius(USERS[o.user], o.r, { x: o.cx, y: o.cy });
-        break;
-      case 'policy':
-        pick(o.e)?.setScopeExitPolicy(o.keep ? 'keep' : 'despawn');
         break;
       case 'tick':
         h.ticks(o.n);

@@ -5,6 +5,7 @@ import { t } from '../serde/types.js';
 import { ManualClock } from '../util/Clock.js';
 import type { Entity } from './Entity.js';
 import { ServerWorld } from './ServerWorld.js';
+import { applyScopeOp } from './testing/scopeOps.js';
 
 /**
  * Scope is maintained incrementally (only users/entities whose inputs changed are looked at,
@@ -154,35 +155,18 @@ function run(ops: Op[], cellSize: number): void {
         break;
       }
       case 'despawn':
-        pick(o.e)?.despawn();
-        break;
       case 'roomUser':
-        if (o.add) rooms[o.room].addUser(USERS[o.user]);
-        else rooms[o.room].removeUser(USERS[o.user]);
+      case 'roomEntity':
+      case 'scope':
+      case 'policy':
+        applyScopeOp(sw, rooms, USERS, pick, o);
         break;
-      case 'roomEntity': {
-        const e = pick(o.e);
-        if (e && o.add) rooms[o.room].addEntity(e);
-        else if (e) rooms[o.room].removeEntity(e);
-        break;
-      }
-      case 'scope': {
-        const e = pick(o.e);
-        if (!e) break;
-        if (o.mode === 0) sw.include(USERS[o.user], e);
-        else if (o.mode === 1) sw.exclude(USERS[o.user], e);
-        else sw.resetScope(USERS[o.user], e);
-        break;
-      }
       case 'radius': {
         // centre: a point, or an entity (which may move, lose its position or die)
         const e = o.centre === 0 ? undefined : pick(o.centre * 37);
         sw.setViewRadius(USERS[o.user], o.r, e ?? { x: o.cx, y: o.cy });
         break;
       }
-      case 'policy':
-        pick(o.e)?.setScopeExitPolicy(o.keep ? 'keep' : 'despawn');
-        break;
       case 'step':
         for (let i = 0; i < o.n; i++) {
           clock.advance(50);

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../testing/waitFor.js';
 import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
 import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import {
@@ -58,18 +59,6 @@ function connect(
       cleanups.push(() => c.close());
       return c;
     });
-}
-
-function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (condition()) resolve();
-      else if (Date.now() - start > timeoutMs) reject(new Error('waitFor: timed out'));
-      else setTimeout(poll, 2);
-    };
-    poll();
-  });
 }
 
 /** Accepted server-side connections, each echoing every frame back. */
