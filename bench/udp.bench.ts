@@ -9,17 +9,10 @@
  * Everything opened here is closed before `run` returns, so the process exits by itself.
  */
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
 import { type ChannelMode, LinkConnection } from '../src/link/index.js';
 import { DecodeError } from '../src/serde/DecodeError.js';
 import { udpClient, udpServer } from '../src/transport/index.js';
-import type {
-  DatagramClientSocket,
-  DatagramClientTransport,
-  DatagramServerTransport,
-  PeerId,
-  TransportAddress,
-} from '../src/transport/types.js';
+import type { DatagramClientSocket, PeerId } from '../src/transport/types.js';
 import { systemClock } from '../src/util/Clock.js';
 import { type BenchContext, type BenchModule, type BenchRow, median, percentile, row } from './harness.js';
 
@@ -95,28 +88,11 @@ export async function createRawDgramEchoPair(): Promise<EchoPair> {
   return pair;
 }
 
-interface TransportModule {
-  udpServer(options?: { port?: number }): DatagramServerTransport;
-  udpClient(address: TransportAddress): DatagramClientTransport;
-}
-
-/**
- * Imports a module of this repository when its source file exists (layers are written in
- * parallel; a bench must not fail because a layer is not there yet).
- */
-async function tryImport<T>(relativeTs: string): Promise<T | undefined> {
-  if (!existsSync(new URL(relativeTs, import.meta.url))) return undefined;
-  const specifier = relativeTs.replace(/\.ts$/, '.js');
-  return (await import(specifier)) as T;
-}
-
-/** baton's UDP transport: an echo on `udpServer` and a `udpClient`. Undefined if missing. */
-export async function createTransportUdpEchoPair(): Promise<EchoPair | undefined> {
-  const mod = await tryImport<Partial<TransportModule>>('../src/transport/index.ts');
-  if (typeof mod?.udpServer !== 'function' || typeof mod.udpClient !== 'function') return undefined;
-  const server = await mod.udpServer({ port: 0 }).listen();
+/** baton's UDP transport: an echo on `udpServer` and a `udpClient`. */
+export async function createTransportUdpEchoPair(): Promise<EchoPair> {
+  const server = await udpServer({ port: 0 }).listen();
   server.onDatagram = (peer, data) => server.send(peer, data);
-  const client = await mod.udpClient(server.address).connect();
+  const client = await udpClient(server.address).connect();
   const pair: EchoPair = {
     label: 'baton transport udp',
     send: (data) => client.send(data),
@@ -438,9 +414,11 @@ export const udpBench: BenchModule = {
         pair: await createRawDgramEchoPair(),
         sizes: [THROUGHPUT_PAYLOAD, LINK_THROUGHPUT_PAYLOAD],
       });
-      const transport = await createTransportUdpEchoPair();
-      if (transport) subjects.push({ prefix: 'udp.transport', pair: transport, sizes: [THROUGHPUT_PAYLOAD] });
-      else ctx.log('udp: baton UDP transport not available, row skipped');
+      subjects.push({
+        prefix: 'udp.transport',
+        pair: await createTransportUdpEchoPair(),
+        sizes: [THROUGHPUT_PAYLOAD],
+      });
       for (const [mode, short] of [
         ['ordered-reliable', 'ordered'],
         ['unreliable', 'unreliable'],

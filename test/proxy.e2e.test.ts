@@ -1,11 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '../src/client/index.js';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient, websocketClient } from '../src/transport/index.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
 import {
   type ClusterChannels,
   clusterProtocol,
@@ -13,6 +9,7 @@ import {
   Position,
   startBackend,
   startProxy,
+  useClusterFixture,
 } from './helpers/cluster.js';
 import { Chat, Input, Ping, State } from './helpers/protocol.js';
 import { waitFor } from './helpers/transports.js';
@@ -21,24 +18,16 @@ import { waitFor } from './helpers/transports.js';
  * The whole proxied path on real sockets: clients on UDP and WebSocket → proxy → mutual-TLS
  * stream → backend Server, 127.0.0.1 port 0, real time.
  */
-let certs: TestCertificates;
-beforeAll(() => {
-  certs = createTestCertificates();
-});
-afterAll(() => certs?.dispose());
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
-});
+const fx = useClusterFixture();
+const { open } = fx;
 
 describe('proxy end to end', () => {
   for (const kind of ['udp', 'ws'] as const) {
     it(`relays every channel mode and replicates entities over ${kind}`, async () => {
       const registry = new InMemoryRegistry();
-      const b = await startBackend(certs, registry, 'backend-a');
+      const b = await startBackend(fx.certs, registry, 'backend-a');
       open.push(b.server);
-      const { proxy, udp, ws } = await startProxy(certs, registry);
+      const { proxy, udp, ws } = await startProxy(fx.certs, registry);
       open.push(proxy);
 
       const server = b.server;
@@ -126,10 +115,10 @@ describe('proxy end to end', () => {
 
   it('balances players over the pool and reports load', async () => {
     const registry = new InMemoryRegistry();
-    const a = await startBackend(certs, registry, 'backend-a');
-    const b = await startBackend(certs, registry, 'backend-b');
+    const a = await startBackend(fx.certs, registry, 'backend-a');
+    const b = await startBackend(fx.certs, registry, 'backend-b');
     open.push(a.server, b.server);
-    const { proxy, udp } = await startProxy(certs, registry);
+    const { proxy, udp } = await startProxy(fx.certs, registry);
     open.push(proxy);
     const clients = Array.from({ length: 4 }, () => newClient());
     open.push(...clients);

@@ -1,27 +1,22 @@
 import { createSocket } from 'node:dgram';
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateEd25519KeyPair, InMemoryRegistry } from '../src/cluster/index.js';
 import { encodeMuxControl, encodePlayerAccept, encodePlayerOpen, MuxFrame } from '../src/session/mux.js';
 import { udpClient } from '../src/transport/index.js';
 import { type StreamConnection, tlsStreamClient, tlsStreamServer } from '../src/transport/stream/index.js';
 import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
-import { clusterProtocol, newClient, startBackend, startProxy } from './helpers/cluster.js';
+  clusterProtocol,
+  newClient,
+  startBackend,
+  startProxy,
+  useClusterFixture,
+} from './helpers/cluster.js';
 import { waitFor } from './helpers/transports.js';
 
 /** Garbage on the backend link (both directions) and from players: counted, dropped, or one session ended. */
-let certs: TestCertificates;
-beforeAll(() => {
-  certs = createTestCertificates();
-});
-afterAll(() => certs?.dispose());
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
-});
+const fx = useClusterFixture();
+const { open } = fx;
 const runs = process.env.BATON_DEEP === '1' ? 2000 : 150;
 const UUID = '00112233-4455-6677-8899-aabbccddeeff';
 
@@ -34,14 +29,14 @@ const frameArb = fc.record({
 describe('fuzz: proxy ↔ backend link and player input', () => {
   it('a backend survives arbitrary frames from an authenticated proxy', async () => {
     const registry = new InMemoryRegistry();
-    const b = await startBackend(certs, registry, 'backend-a');
+    const b = await startBackend(fx.certs, registry, 'backend-a');
     open.push(b.server);
     const conn = await tlsStreamClient({
       host: '127.0.0.1',
       port: b.port,
-      cert: certs.client.cert,
-      key: certs.client.key,
-      ca: certs.ca.cert,
+      cert: fx.certs.client.cert,
+      key: fx.certs.client.key,
+      ca: fx.certs.ca.cert,
     }).connect();
     open.push(conn);
     const validOpen = encodePlayerOpen({
@@ -72,7 +67,7 @@ describe('fuzz: proxy ↔ backend link and player input', () => {
     expect(s.dropped.malformed + s.dropped.unknownSession + s.dropped.unexpected).toBeGreaterThan(0);
     expect(s.playersRejected).toBeGreaterThan(0);
     // the backend still takes real players through a real proxy
-    const { proxy, udp } = await startProxy(certs, registry);
+    const { proxy, udp } = await startProxy(fx.certs, registry);
     open.push(proxy);
     const c = newClient();
     open.push(c);
@@ -82,13 +77,13 @@ describe('fuzz: proxy ↔ backend link and player input', () => {
 
   it('a proxy survives arbitrary frames from a backend; only that player is affected', async () => {
     const registry = new InMemoryRegistry();
-    const good = await startBackend(certs, registry, 'backend-good', { pool: 'good' });
+    const good = await startBackend(fx.certs, registry, 'backend-good', { pool: 'good' });
     open.push(good.server);
     // a "backend" that accepts each player, then answers with garbage
     const evil = await tlsStreamServer({
-      cert: certs.server.cert,
-      key: certs.server.key,
-      ca: certs.ca.cert,
+      cert: fx.certs.server.cert,
+      key: fx.certs.server.key,
+      ca: fx.certs.ca.cert,
       port: 0,
     }).listen();
     open.push(evil);
@@ -110,7 +105,7 @@ describe('fuzz: proxy ↔ backend link and player input', () => {
       capacity: 10,
       publicKey: generateEd25519KeyPair().publicKey,
     });
-    const { proxy, udp } = await startProxy(certs, registry, {
+    const { proxy, udp } = await startProxy(fx.certs, registry, {
       pools: ['good', 'evil'],
       choosePool: (c) => (c.username.startsWith('evil') ? 'evil' : 'good'),
     });
@@ -136,9 +131,9 @@ describe('fuzz: proxy ↔ backend link and player input', () => {
 
   it('a proxy counts and drops garbage datagrams from players, and keeps serving', async () => {
     const registry = new InMemoryRegistry();
-    const b = await startBackend(certs, registry, 'backend-a');
+    const b = await startBackend(fx.certs, registry, 'backend-a');
     open.push(b.server);
-    const { proxy, udp } = await startProxy(certs, registry);
+    const { proxy, udp } = await startProxy(fx.certs, registry);
     open.push(proxy);
     const sock = createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));

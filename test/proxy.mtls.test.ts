@@ -1,40 +1,29 @@
 import { connect as netConnect } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConnectError } from '../src/client/index.js';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient } from '../src/transport/index.js';
 import { encodeFrame } from '../src/transport/stream/index.js';
-import {
-  type CertificateAndKey,
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
-import { newClient, startBackend, startProxy } from './helpers/cluster.js';
+import type { CertificateAndKey } from '../src/transport/stream/testing/testCertificates.js';
+import { newClient, startBackend, startProxy, useClusterFixture } from './helpers/cluster.js';
 import { waitFor } from './helpers/transports.js';
 
 /** Trust between proxy and backend comes from mutual TLS, both ways. */
-let certs: TestCertificates;
-beforeAll(() => {
-  certs = createTestCertificates();
-});
-afterAll(() => certs?.dispose());
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
-});
+const fx = useClusterFixture();
+const { open } = fx;
 
 async function attempt(
   proxyIdentity: CertificateAndKey,
   backend: { identity?: CertificateAndKey; allowed?: string[] } = {},
 ) {
   const registry = new InMemoryRegistry();
-  const b = await startBackend(certs, registry, 'backend-a', {
+  const b = await startBackend(fx.certs, registry, 'backend-a', {
     identity: backend.identity,
     allowedProxies: backend.allowed,
   });
   open.push(b.server);
-  const { proxy, udp } = await startProxy(certs, registry, {
-    tls: { cert: proxyIdentity.cert, key: proxyIdentity.key, ca: certs.ca.cert, handshakeTimeoutMs: 2000 },
+  const { proxy, udp } = await startProxy(fx.certs, registry, {
+    tls: { cert: proxyIdentity.cert, key: proxyIdentity.key, ca: fx.certs.ca.cert, handshakeTimeoutMs: 2000 },
   });
   open.push(proxy);
   const c = newClient();
@@ -48,15 +37,15 @@ async function attempt(
 
 describe('mutual TLS between proxy and backend', () => {
   it('accepts a proxy certificate signed by the CA', async () => {
-    const { error, backend } = await attempt(certs.client);
+    const { error, backend } = await attempt(fx.certs.client);
     expect(error).toBeUndefined();
     expect(backend.server.proxiedStats?.proxiesConnected).toBe(1);
   }, 20_000);
 
   for (const [name, pick] of [
-    ['unknown (other CA)', () => certs.otherCaClient],
-    ['expired', () => certs.expiredClient],
-    ['self-signed', () => certs.selfSignedClient],
+    ['unknown (other CA)', () => fx.certs.otherCaClient],
+    ['expired', () => fx.certs.expiredClient],
+    ['self-signed', () => fx.certs.selfSignedClient],
   ] as const) {
     it(`a backend refuses a proxy whose certificate is ${name}`, async () => {
       const { error, backend, proxy, registry } = await attempt(pick());
@@ -70,14 +59,14 @@ describe('mutual TLS between proxy and backend', () => {
   }
 
   it('a backend refuses a proxy CN outside its allow-list', async () => {
-    const { error, backend } = await attempt(certs.client, { allowed: ['proxy-9'] });
+    const { error, backend } = await attempt(fx.certs.client, { allowed: ['proxy-9'] });
     expect(error).toBeInstanceOf(ConnectError);
     expect(await waitFor(() => backend.server.proxiedStats?.proxiesRefused === 1)).toBe(true);
     expect(backend.server.users.length).toBe(0);
   }, 20_000);
 
   it('the proxy refuses a backend it cannot verify', async () => {
-    const { error, backend } = await attempt(certs.client, { identity: certs.otherCaServer });
+    const { error, backend } = await attempt(fx.certs.client, { identity: fx.certs.otherCaServer });
     expect(error).toBeInstanceOf(ConnectError);
     expect(error!.reason).toMatch(/backend unavailable/);
     expect(backend.server.users.length).toBe(0);
@@ -85,7 +74,7 @@ describe('mutual TLS between proxy and backend', () => {
 
   it('a backend refuses plain TCP', async () => {
     const registry = new InMemoryRegistry();
-    const b = await startBackend(certs, registry, 'backend-a');
+    const b = await startBackend(fx.certs, registry, 'backend-a');
     open.push(b.server);
     const socket = netConnect(b.port, '127.0.0.1');
     let closed = false;

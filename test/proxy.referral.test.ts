@@ -1,31 +1,26 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, ConnectError } from '../src/client/index.js';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient } from '../src/transport/index.js';
 import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
-import { clusterProtocol, newClient, startBackend, startProxy } from './helpers/cluster.js';
+  clusterProtocol,
+  newClient,
+  startBackend,
+  startProxy,
+  useClusterFixture,
+} from './helpers/cluster.js';
 import { waitFor } from './helpers/transports.js';
 
 /** Transfers by referral: signed token in ClientReferral, verified by the proxy on reconnect. */
-let certs: TestCertificates;
-beforeAll(() => {
-  certs = createTestCertificates();
-});
-afterAll(() => certs?.dispose());
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
-});
+const fx = useClusterFixture();
+const { open } = fx;
 
 async function cluster() {
   const registry = new InMemoryRegistry();
-  const a = await startBackend(certs, registry, 'backend-a');
-  const b = await startBackend(certs, registry, 'backend-b');
+  const a = await startBackend(fx.certs, registry, 'backend-a');
+  const b = await startBackend(fx.certs, registry, 'backend-b');
   open.push(a.server, b.server);
-  const { proxy, udp } = await startProxy(certs, registry, { id: 'proxy-1' });
+  const { proxy, udp } = await startProxy(fx.certs, registry, { id: 'proxy-1' });
   open.push(proxy);
   return { registry, a, b, proxy, udp };
 }

@@ -6,8 +6,8 @@ import { Proxy } from '../proxy/Proxy.js';
 import { Server } from '../server/Server.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import { tlsStreamServer } from '../transport/stream/index.js';
 import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+import { listenDemoBackend } from './demoBackend.js';
 
 /** Options of the cluster demo (`baton demo --cluster`). */
 export interface ClusterDemoOptions {
@@ -46,14 +46,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
       const movers = Array.from({ length: 3 }, (_, i) => server.spawn().insert(Position, { x: i, y: 0 }));
       for (const e of movers) room.addEntity(e);
       server.on('connect', (u) => room.addUser(u));
-      const address = await server.listenProxies(
-        tlsStreamServer({ cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert, port: 0 }),
-        { backendId: id, allowedProxies: ['proxy-1'] },
-      );
-      await registry.register({
-        id,
-        pool: 'default',
-        address: { host: '127.0.0.1', port: address.port },
+      const port = await listenDemoBackend(server, id, certs, registry, {
         capacity: 100,
         publicKey: generateEd25519KeyPair().publicKey,
       });
@@ -67,7 +60,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
         });
       };
       backends.push({ id, server, tick });
-      log(`${id}: proxies on tls://127.0.0.1:${address.port}`);
+      log(`${id}: proxies on tls://127.0.0.1:${port}`);
     }
     const proxy = new Proxy({
       protocol,

@@ -7,8 +7,8 @@ import { Server } from '../server/Server.js';
 import type { User } from '../server/User.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import { tlsStreamServer } from '../transport/stream/index.js';
 import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+import { listenDemoBackend } from './demoBackend.js';
 
 /** Options of the main demo: seamless migration between two backends. */
 export interface MigrationDemoOptions {
@@ -96,27 +96,17 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
         }
       });
       const keys = await ticketKeys.generate(id);
-      const address = await server.listenProxies(
-        tlsStreamServer({ cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert, port: 0 }),
-        {
-          backendId: id,
-          allowedProxies: ['proxy-1'],
-          tickets: {
-            privateKey: keys.privateKey,
-            publicKeyOf: (b) => ticketKeys.publicKeyOf(b),
-            nonceStore: nonces,
-          },
-        },
-      );
-      await registry.register({
-        id,
-        pool: 'default',
-        address: { host: '127.0.0.1', port: address.port },
+      const port = await listenDemoBackend(server, id, certs, registry, {
         capacity: 1000,
         publicKey: keys.publicKey,
+        tickets: {
+          privateKey: keys.privateKey,
+          publicKeyOf: (b) => ticketKeys.publicKeyOf(b),
+          nonceStore: nonces,
+        },
       });
       servers.push(server);
-      log(`${id}: proxies on tls://127.0.0.1:${address.port} (mutual TLS, ticket key published)`);
+      log(`${id}: proxies on tls://127.0.0.1:${port} (mutual TLS, ticket key published)`);
     }
     const proxy = new Proxy({
       protocol,

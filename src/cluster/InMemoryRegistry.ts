@@ -14,7 +14,7 @@ import {
   type RegistryEvents,
 } from '../proxy/registry.js';
 import { wallClock } from '../session/trust/clock.js';
-import { type PublicKeyInput, rawPublicKey } from '../session/trust/ed25519.js';
+import { rawPublicKey } from '../session/trust/ed25519.js';
 import type { Clock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 

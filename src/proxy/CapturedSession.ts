@@ -37,7 +37,7 @@ export function captureConnect(
   return { connect, clientAddress, authResult, referralVerified: false, setup: [], ready: false };
 }
 
-/** Record a backend → client control packet. Returns it unchanged. */
+/** Record a backend → client control packet. */
 export function captureFromBackend(c: CapturedSession, p: SessionPacket, beforeAccept: boolean): void {
   if (beforeAccept && (p.type === 'SetClientId' || p.type === 'ServerInfo' || p.type === 'WorldSettings')) {
     // keep the latest of each kind, in arrival order

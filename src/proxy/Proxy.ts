@@ -4,7 +4,7 @@
  * pool over one mutually authenticated stream per backend, and relays — channel messages per
  * channel (on the same link channel mode towards the client), world frames opaque — never
  * decoding game state. It keeps each player's session data ({@link CapturedSession}) and moves
- * players between backends by referral (seamless migration is a later step).
+ * players between backends by referral (`transfer`) or seamlessly (`migrate`, DESIGN §5).
  */
 import type { KeyObject } from 'node:crypto';
 import { DecodeError } from '../serde/index.js';
@@ -492,12 +492,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       now: () => performance.now(),
       backendRecord: (id) => this.options.registry.get(id),
       linkTo: (record) => this.linkTo(record),
-      sendTo: (link, type, payload, kind) => {
-        const ok = link.send(type, p.id, payload);
-        if (!ok) this.counters.dropped.refusedSends++;
-        else this.traceOf(p, 'backend', 'out', kind, payload.length);
-        return ok;
-      },
+      sendTo: (link, type, payload, kind) => this.sendOn(link, p, type, payload, kind),
       playerOpen: () => this.playerOpenOf(p),
       get currentLink() {
         return p.link;
@@ -868,12 +863,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         r.bytesClientToBackend += item.payload.length;
         const tick =
           item.tick === undefined ? undefined : Math.max(0, Math.min(U32_MAX_TICK, item.tick + p.tickOffset));
-        this.sendBackend(
-          p,
-          MuxFrame.Message,
-          encodeMuxMessage(item.channel, item.payload, tick),
-          `message:${item.channel}`,
-        );
+        // the trace kind is built only for traced players: this runs per message
+        const kind = p.traced ? `message:${item.channel}` : 'message';
+        this.sendBackend(p, MuxFrame.Message, encodeMuxMessage(item.channel, item.payload, tick), kind);
         return;
       }
       case 'world':
@@ -954,7 +946,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         }
         this.counters.relayed.backendToClientMessages++;
         this.counters.relayed.bytesBackendToClient += m.payload.length;
-        this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        if (p.traced) this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
         p.sentOn[m.channel]++;
         s.pipe.sendMessage(m.channel, m.payload);
         return;
@@ -1122,10 +1114,15 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   // ---- plumbing ---------------------------------------------------------------------------------
 
   private sendBackend(p: Player, type: number, payload: Uint8Array, kind: string): void {
-    const link = p.link;
-    if (!link) return;
-    if (!link.send(type, p.id, payload)) this.counters.dropped.refusedSends++;
+    if (p.link) this.sendOn(p.link, p, type, payload, kind);
+  }
+
+  /** Send one of `p`'s frames on `link`: a refusal is counted, a sent frame traced. */
+  private sendOn(link: BackendLink, p: Player, type: number, payload: Uint8Array, kind: string): boolean {
+    const ok = link.send(type, p.id, payload);
+    if (!ok) this.counters.dropped.refusedSends++;
     else this.traceOf(p, 'backend', 'out', kind, payload.length);
+    return ok;
   }
 
   private reportLoad(link: BackendLink): void {

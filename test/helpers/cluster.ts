@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { Client } from '../../src/client/index.js';
 import { generateEd25519KeyPair, type InMemoryRegistry } from '../../src/cluster/index.js';
 import { component, defineProtocol, t } from '../../src/index.js';
@@ -6,12 +7,13 @@ import { Proxy, type ProxyOptions } from '../../src/proxy/index.js';
 import { OfflineAuthenticator, Server, type ServerOptions } from '../../src/server/index.js';
 import { udpServer, websocketServer } from '../../src/transport/index.js';
 import { tlsStreamServer } from '../../src/transport/stream/index.js';
-import type {
-  CertificateAndKey,
-  TestCertificates,
+import {
+  type CertificateAndKey,
+  createTestCertificates,
+  type TestCertificates,
 } from '../../src/transport/stream/testing/testCertificates.js';
 import type { TransportAddress } from '../../src/transport/types.js';
-import { Chat, Input, Ping, State } from './protocol.js';
+import { testMessagesAndChannels } from './protocol.js';
 
 export const Position = component('Position', { x: t.f32, y: t.f32 });
 
@@ -21,15 +23,7 @@ export const clusterProtocol = defineProtocol({
   // the migration tests carry a client-owned entity across backends
   clientAuthoritativeEntities: true,
   components: [Position],
-  messages: [Chat, Input, State, Ping],
-  channels: {
-    chat: { mode: 'ordered-reliable' },
-    input: { mode: 'tick-buffered' },
-    state: { mode: 'unreliable', direction: 'server-to-client' },
-    seqUnreliable: { mode: 'sequenced-unreliable' },
-    unordered: { mode: 'unordered-reliable' },
-    seqReliable: { mode: 'sequenced-reliable' },
-  },
+  ...testMessagesAndChannels,
 });
 export type ClusterChannels = (typeof clusterProtocol.channels)[number]['name'];
 
@@ -94,4 +88,31 @@ export async function startProxy(
 
 export function newClient(): Client<ClusterChannels> {
   return new Client(clusterProtocol, { handshakeTimeoutMs: 4000 });
+}
+
+/**
+ * Registers the vitest hooks a proxy test file shares: test certificates made once for the file
+ * (and disposed after it), and everything a test pushes on `open` closed after that test,
+ * newest first, ignoring close errors. `certs` is readable once `beforeAll` has run.
+ */
+export function useClusterFixture(): {
+  readonly certs: TestCertificates;
+  readonly open: { close(): Promise<void> }[];
+} {
+  let certs: TestCertificates | undefined;
+  const open: { close(): Promise<void> }[] = [];
+  beforeAll(() => {
+    certs = createTestCertificates();
+  });
+  afterAll(() => certs?.dispose());
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
+  });
+  return {
+    get certs(): TestCertificates {
+      if (!certs) throw new Error('useClusterFixture: certs are made in beforeAll');
+      return certs;
+    },
+    open,
+  };
 }

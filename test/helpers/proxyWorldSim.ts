@@ -6,8 +6,9 @@ import { Proxy } from '../../src/proxy/index.js';
 import { OfflineAuthenticator, type ServerOptions, type User } from '../../src/server/index.js';
 import type { LinkConditionerConfig } from '../../src/transport/LinkConditioner.js';
 import { MemoryStreamNetwork, peerIdentity } from '../../src/transport/stream/MemoryStream.js';
+import { settle } from './sim.js';
 import type { Op } from './worldOps.js';
-import { Health, Label, ownedProtocol, Position, settle, type WorldChannels, WorldSim } from './worldSim.js';
+import { Health, Label, ownedProtocol, Position, type WorldChannels, WorldSim } from './worldSim.js';
 
 /**
  * The world of {@link WorldSim} with a {@link Proxy} in the middle: clients reach the proxy over

@@ -8,6 +8,7 @@ import type { LinkConditionerConfig } from '../../src/transport/browser.js';
 import { MemoryHub } from '../../src/transport/browser.js';
 import type { TransportAddress } from '../../src/transport/types.js';
 import { ManualClock } from '../../src/util/Clock.js';
+import { settle } from './sim.js';
 
 export const Position = component('Position', { x: t.f32, y: t.f32 });
 export const Health = component('Health', { hp: t.u16, max: t.u16 });
@@ -25,9 +26,6 @@ export const worldProtocol = defineProtocol(definition);
 /** The same, and clients may own entities. */
 export const ownedProtocol = defineProtocol({ ...definition, clientAuthoritativeEntities: true });
 export type WorldChannels = 'input' | 'events';
-
-/** Let pending promise continuations run. */
-export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Component name → plain values of an entity (comparable with toEqual). */
 export type EntityView = Record<string, Record<string, unknown>>;

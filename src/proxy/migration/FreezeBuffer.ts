@@ -41,7 +41,6 @@ function sizeOf(item: ClientItem): number {
 export class FreezeBuffer {
   readonly items: ClientItem[] = [];
   bytes = 0;
-  released = false;
 
   constructor(
     private readonly bounds: FreezeBounds,
@@ -66,8 +65,7 @@ export class FreezeBuffer {
 
   /** Hand every item over (in order) and give the bytes back to the global budget. */
   release(): ClientItem[] {
-    if (this.released) return [];
-    this.released = true;
+    // a second call finds nothing held and gives back 0 bytes
     this.global.bytes -= this.bytes;
     this.bytes = 0;
     return this.items.splice(0);

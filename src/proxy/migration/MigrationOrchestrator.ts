@@ -147,7 +147,7 @@ export interface MigrationHost {
   swallowReady(n: number): void;
   trace(kind: string, size: number, hop: 'client' | 'backend', dir: 'in' | 'out'): void;
   /** Where the migration reports (stats); called once per finished migration. */
-  finished(result: MigrationResult, bufferedFrames: number): void;
+  finished(result: MigrationResult): void;
 }
 
 class Abort extends Error {}
@@ -337,7 +337,7 @@ export class MigrationOrchestrator {
         buffered: this.bufferedCount,
       };
       this.state = 'Idle';
-      h.finished(result, this.bufferedCount);
+      h.finished(result);
       return result;
     } catch (error) {
       const reason = error instanceof Abort ? error.message : `internal error: ${(error as Error)?.message}`;
@@ -580,7 +580,7 @@ export class MigrationOrchestrator {
       afterCutover,
     };
     this.state = afterCutover ? 'Failed' : 'Idle';
-    h.finished(result, this.bufferedCount);
+    h.finished(result);
     return result;
   }
 }
