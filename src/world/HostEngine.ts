@@ -1,7 +1,7 @@
 import { ChannelTable } from './ChannelTable.js';
 import type { ComponentKind } from './ComponentRegistry.js';
 import { DenseIdMap } from './DenseIdMap.js';
-import type { Entity } from './Entity.js';
+import type { ComponentInstance, Entity } from './Entity.js';
 import { AuthWire, CmdType, varUintBits } from './frame.js';
 import { type HostEntity, HostIdAllocator } from './ids.js';
 import type { LocalEntityMap } from './LocalEntityMap.js';
@@ -32,6 +32,14 @@ export interface OutCommand {
   readonly kinds?: readonly ComponentKind[];
   /** Insert/Remove: the kind. */
   readonly kind?: ComponentKind;
+  /**
+   * Spawn: the instances it was made with (parallel to `kinds`); Insert: the instance. A resend
+   * reads its values from them, so it carries the values the command was made with (kept up to
+   * date while the instance lives, frozen once it is removed or its entity gone) — never a
+   * default the sender never held.
+   */
+  readonly insts?: readonly ComponentInstance[];
+  readonly inst?: ComponentInstance;
   /** Delegation: 1 on; Authority: status; AuthorityRequest: 1 release; MigrateResponse: old id. */
   readonly arg?: number;
   lastSentAt: number;
@@ -288,8 +296,13 @@ export class HostEngine {
     this.byHostId.set(ch.hostId, ch);
     this.map.insertHost(e.id, ch.hostId);
     const kinds: ComponentKind[] = [];
-    for (const inst of e.components) if (inst) kinds.push(inst.kind);
-    const cmd = this.push(CmdType.Spawn, ch, kinds, undefined);
+    const insts: ComponentInstance[] = [];
+    for (const inst of e.components)
+      if (inst) {
+        kinds.push(inst.kind);
+        insts.push(inst);
+      }
+    const cmd = this.push(CmdType.Spawn, ch, kinds, undefined, undefined, insts);
     for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
     addViewer(e, ch);
     // publicity is the author's to send (a client's own entities; never relayed ones)
@@ -353,7 +366,15 @@ export class HostEngine {
       old.alive = false;
       this.push(CmdType.Remove, ch, undefined, kind);
     }
-    const cmd = this.push(CmdType.Insert, ch, undefined, kind);
+    const cmd = this.push(
+      CmdType.Insert,
+      ch,
+      undefined,
+      kind,
+      undefined,
+      undefined,
+      e.components[kind.index],
+    );
     this.setRecord(ch, kind.index, new HostComponentRecord(ch, kind, cmd));
   }
 
@@ -438,7 +459,7 @@ export class HostEngine {
       if (!inst) continue;
       const prev = ch.components[inst.kind.index];
       if (prev) prev.alive = false;
-      const cmd = this.push(CmdType.Insert, ch, undefined, inst.kind);
+      const cmd = this.push(CmdType.Insert, ch, undefined, inst.kind, undefined, undefined, inst);
       ch.components[inst.kind.index] = new HostComponentRecord(ch, inst.kind, cmd);
     }
     for (const k of ch.touched ?? []) {
@@ -636,6 +657,8 @@ export class HostEngine {
     kinds: readonly ComponentKind[] | undefined,
     kind: ComponentKind | undefined,
     arg?: number,
+    insts?: readonly ComponentInstance[],
+    inst?: ComponentInstance,
   ): OutCommand {
     // the authority holder's writes name the peer's entity
     if (channel.held) {
@@ -652,6 +675,8 @@ export class HostEngine {
       kinds,
       kind,
       arg,
+      insts,
+      inst,
       lastSentAt: Number.NEGATIVE_INFINITY,
       sends: 0,
       acked: false,
