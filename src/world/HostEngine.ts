@@ -248,6 +248,15 @@ export class HostEngine {
   private readonly ids = new HostIdAllocator();
   /** Host ids of migrated entities, reusable once their redirect has expired. */
   private readonly retired: { id: HostEntity; at: number }[] = [];
+  /**
+   * Entities that left the peer's scope alive, by their dying channel, until every command of
+   * that channel (its Despawn last) is acknowledged: the peer may still hold its copy until then,
+   * so the entity does not re-enter (a fresh Spawn could overtake the Despawn and the peer would
+   * show two live copies of one entity).
+   */
+  private readonly leaving = new Map<Entity, HostEntityChannel>();
+  /** Entities whose leaving completed since {@link takeLeft} (their scope is due again). */
+  private left: Entity[] = [];
 
   constructor(
     private readonly map: LocalEntityMap,
@@ -346,6 +355,23 @@ export class HostEngine {
     ch.components.length = 0;
     ch.state = 'dying';
     this.push(CmdType.Despawn, ch, undefined, undefined);
+    if (e.alive) this.leaving.set(e, ch);
+  }
+
+  /**
+   * Whether `e` left the peer's scope and the peer may still hold its copy (the Despawn is not
+   * acknowledged yet): it may not be spawned again until then.
+   */
+  isLeaving(e: Entity): boolean {
+    return this.leaving.size !== 0 && this.leaving.has(e);
+  }
+
+  /** Entities whose leaving completed since the last call (re-evaluate their scope). */
+  takeLeft(): Entity[] {
+    if (this.left.length === 0) return this.left;
+    const out = this.left;
+    this.left = [];
+    return out;
   }
 
   insert(e: Entity, kind: ComponentKind): void {
@@ -626,6 +652,11 @@ export class HostEngine {
     const i = ch.unacked.indexOf(cmd);
     if (i >= 0) ch.unacked.splice(i, 1);
     if (ch.state === 'dying') {
+      if (ch.unacked.length === 0 && this.leaving.get(ch.entity) === ch) {
+        // the peer has applied the Despawn: the entity may come back into its scope
+        this.leaving.delete(ch.entity);
+        this.left.push(ch.entity);
+      }
       // a held channel's id is the peer's: nothing of ours to release
       if (ch.unacked.length === 0 && !ch.held && this.byHostId.get(ch.hostId) === ch) {
         this.byHostId.delete(ch.hostId);

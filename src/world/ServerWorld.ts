@@ -495,7 +495,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
    * Bring `u`'s hosted entities in line with its scope. In full (every entity of its rooms, or
    * with a view radius the grid cells around the centre) when the user's own inputs changed;
    * otherwise only the entities whose inputs changed: touched ones, and with a view radius the
-   * moved ones of its rooms. Invariant after each call: an entity is in scope ⇔ its channel is live.
+   * moved ones of its rooms. Invariant after each call: an entity is in scope ⇔ its channel is live,
+   * except an entity whose previous exit the client has not acknowledged yet: it re-enters once
+   * that Despawn is acknowledged (never two live copies on the client).
    */
   private updateScope(u: UserState<K>): void {
     const p = this.position;
@@ -528,6 +530,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
         u.fullScope = true;
       }
     }
+    // entities whose earlier exit the client has now applied: their re-entry was held back
+    const left = u.conn.host.takeLeft();
+    for (let i = 0; i < left.length; i++) this.evaluate(u, left[i]);
     if (u.fullScope) {
       u.fullScope = false;
       if (u.touched.length !== 0) u.touched.length = 0;
@@ -569,8 +574,10 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     const host = u.conn.host;
     const ch = host.channels.of(e);
     if (e.alive && this.sharesRoom(u, e) && this.passes(u, e)) {
-      if (!ch) host.spawn(e);
-      else if (ch.state === 'frozen') host.thaw(e);
+      // (not while its previous copy may still be live there: it comes back once that is gone)
+      if (!ch) {
+        if (!host.isLeaving(e)) host.spawn(e);
+      } else if (ch.state === 'frozen') host.thaw(e);
     } else if (ch) this.leave(u, ch);
   }
 
@@ -588,8 +595,10 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     const take = (e: Entity) => {
       if (!this.passes(u, e)) return;
       const ch = host.channels.of(e);
-      if (!ch) host.spawn(e).scopeStamp = stamp;
-      else {
+      if (!ch) {
+        if (host.isLeaving(e)) return;
+        host.spawn(e).scopeStamp = stamp;
+      } else {
         if (ch.state === 'frozen') host.thaw(e);
         ch.scopeStamp = stamp;
       }
