@@ -122,6 +122,11 @@ export class HostEntityChannel {
    */
   readonly held: boolean;
   private _heldByPeer = false;
+  /**
+   * Server: the peer was given authority, and the grant waits until the peer has everything we
+   * sent about the entity (see {@link HostEngine.holdByPeer}).
+   */
+  grantPending = false;
   /** Client: index of the last frame that carried one of this held channel's updates (-1: none). */
   lastUpdateFrame = -1;
   /** Client, held channel: component kinds we ever inserted or removed as holder (lazily made). */
@@ -244,6 +249,8 @@ export class HostEngine {
   liveBySlot = new Uint8Array(64);
   /** Unacknowledged commands in id order; acked ones are dropped from the front. */
   queue: OutCommand[] = [];
+  /** Server: channels whose grant waits for the peer to have our latest state ({@link holdByPeer}). */
+  pendingGrants: HostEntityChannel[] = [];
   private nextId = 0;
   private readonly ids = new HostIdAllocator();
   /** Host ids of migrated entities, reusable once their redirect has expired. */
@@ -526,12 +533,30 @@ export class HostEngine {
     return ch;
   }
 
-  /** Server: the peer now holds authority. `announce`: send it Authority(granted) (not after a migration, which implies it). */
+  /**
+   * Server: the peer now holds authority. After a migration (`announce` false: MigrateResponse
+   * implies the grant, and the peer authored every value) it holds it at once. Otherwise the
+   * grant is announced only once the peer has applied everything we sent about the entity (see
+   * {@link pendingGrants}): the holder's first act is a snapshot of its values, which must be the
+   * server's latest, not one missing an update still in flight.
+   */
   holdByPeer(e: Entity, announce: boolean): void {
     const ch = this.channels.of(e);
     if (!ch) return;
+    if (!announce) {
+      ch.heldByPeer = true;
+      return;
+    }
+    if (ch.grantPending || ch.heldByPeer) return;
+    ch.grantPending = true;
+    this.pendingGrants.push(ch);
+  }
+
+  /** Server: the peer has everything about `ch`'s entity: announce its grant, stop sending it state. */
+  completeGrant(ch: HostEntityChannel): void {
+    ch.grantPending = false;
     ch.heldByPeer = true;
-    if (announce) this.push(CmdType.Authority, ch, undefined, undefined, AuthWire.Granted);
+    this.push(CmdType.Authority, ch, undefined, undefined, AuthWire.Granted);
   }
 
   /**
@@ -543,6 +568,12 @@ export class HostEngine {
   releaseByPeer(e: Entity, status: number): void {
     const ch = this.channels.of(e);
     if (!ch) return;
+    if (ch.grantPending) {
+      // never announced: the peer never wrote, and has had our state all along
+      ch.grantPending = false;
+      this.push(CmdType.Authority, ch, undefined, undefined, status);
+      return;
+    }
     const kinds: ComponentKind[] = [];
     for (const inst of e.components) if (inst) kinds.push(inst.kind);
     const cmd = this.push(CmdType.Authority, ch, kinds, undefined, status);

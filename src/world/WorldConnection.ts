@@ -1148,6 +1148,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     const now = this.clock.now();
     if (this.lastFlushAt !== null) this.stepInterval = now - this.lastFlushAt;
     this.lastFlushAt = now;
+    if (this.host.pendingGrants.length !== 0) this.announceGrants();
     // nothing to send, resend or declare lost (an idle connection's step): skip the set-up below
     if (
       this.dirtyCount === 0 &&
@@ -1380,6 +1381,43 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     return n;
   }
 
+  /**
+   * Server: announce each pending grant whose entity the peer is in sync with — every command
+   * about it acknowledged, no update bits waiting, no frame carrying its updates unresolved — so
+   * the holder starts from our latest values. Grants cancelled meanwhile (authority moved on, the
+   * entity left scope) are dropped.
+   */
+  private announceGrants(): void {
+    const list = this.host.pendingGrants;
+    let m = 0;
+    for (let i = 0; i < list.length; i++) {
+      const ch = list[i];
+      if (!ch.grantPending || ch.state !== 'live' || this.host.channels.of(ch.entity) !== ch) {
+        ch.grantPending = false;
+        continue;
+      }
+      if (this.synced(ch)) this.host.completeGrant(ch);
+      else list[m++] = ch;
+    }
+    list.length = m;
+  }
+
+  /** Whether the peer has applied everything we sent about `ch`'s entity (see {@link announceGrants}). */
+  private synced(ch: HostEntityChannel): boolean {
+    if (ch.unacked.length !== 0) return false;
+    for (const rec of ch.components)
+      if (rec !== undefined && (rec.mask !== 0 || !rec.delivered)) return false;
+    const sent = this.sent;
+    if (sent.firstUnresolved(this.nextFrame) < 0) return true;
+    for (let i = sent.scan; i < this.nextFrame; i++) {
+      const slot = sent.find(i);
+      if (slot < 0 || sent.resolved(slot)) continue;
+      const end = sent.logEnd(slot);
+      for (let p = sent.logStart(slot); p < end; p++) if (this.log.rec(p).channel === ch) return false;
+    }
+    return true;
+  }
+
   /** Housekeeping once per step: expired references and redirects, retired remote channels. */
   maintain(): void {
     const now = this.clock.now();
@@ -1424,7 +1462,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   /** True when nothing is unacknowledged, no frame awaits its ack, and no bits are waiting. */
   get idle(): boolean {
     this.host.compact();
-    if (this.host.queue.length !== 0 || this.dirtyCount !== 0 || this.heldDirty.length !== 0) return false;
+    if (
+      this.host.queue.length !== 0 ||
+      this.dirtyCount !== 0 ||
+      this.heldDirty.length !== 0 ||
+      this.host.pendingGrants.length !== 0
+    )
+      return false;
     return this.sent.firstUnresolved(this.nextFrame) < 0;
   }
 }
