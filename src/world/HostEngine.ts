@@ -444,6 +444,7 @@ export class HostEngine {
   publish(e: Entity, on: boolean): void {
     const ch = this.channels.of(e);
     if (!ch) return;
+    if (this.retract(ch, on ? CmdType.Unpublish : CmdType.Publish, 0)) return;
     this.push(on ? CmdType.Publish : CmdType.Unpublish, ch, undefined, undefined);
   }
 
@@ -452,7 +453,37 @@ export class HostEngine {
   /** Tell the peer the entity's delegation was turned on or off. */
   delegation(e: Entity, on: boolean): void {
     const ch = this.channels.of(e);
-    if (ch && !ch.held) this.push(CmdType.Delegation, ch, undefined, undefined, on ? 1 : 0);
+    if (!ch || ch.held) return;
+    if (this.retract(ch, CmdType.Delegation, on ? 0 : 1)) return;
+    this.push(CmdType.Delegation, ch, undefined, undefined, on ? 1 : 0);
+  }
+
+  /**
+   * A publicity change that undoes one not sent yet (delegated → public → delegated, public →
+   * private → public… within one step): the unsent opposite command retires as Noop (keeping its
+   * id), with the Authority statuses queued behind it, and nothing new is queued — the peer sees
+   * the net transition only, not a pair of events that cancel out. Returns whether it retracted.
+   */
+  private retract(ch: HostEntityChannel, opposite: CmdType, oppositeArg: number): boolean {
+    const list = ch.unacked;
+    let i = list.length - 1;
+    // statuses of the delegation being undone go with it; nothing else may sit in between
+    while (
+      i >= 0 &&
+      list[i].sends === 0 &&
+      (list[i].type === CmdType.Authority || list[i].type === CmdType.Noop)
+    )
+      i--;
+    if (i < 0) return false;
+    const c = list[i];
+    if (
+      c.sends !== 0 ||
+      c.type !== opposite ||
+      (opposite === CmdType.Delegation && (c.arg ?? 0) !== oppositeArg)
+    )
+      return false;
+    for (let j = i; j < list.length; j++) list[j].type = CmdType.Noop;
+    return true;
   }
 
   /** Server: tell the peer its authority status over `e` (an {@link AuthWire} value). */
