@@ -106,3 +106,58 @@ describe('resent Spawn/Insert after the entity or component is gone', () => {
     expect(sim!.remoteEntities(client).map((c) => c.has(Health))).toEqual([false]);
   });
 });
+
+/**
+ * A component's updates flow only once the command that created it, and every earlier command
+ * of its entity, is acknowledged (DESIGN §3). Otherwise an update that overtakes its Insert (or
+ * the entity's Spawn) is dropped by the client, its frame acknowledged, and the late Insert leaves
+ * the client with the older value forever. The hop delays one frame past the next ones; resends
+ * are slowed (minResendMs) so the late original, not a resend, brings the command.
+ */
+describe('updates wait for the command that created their component', () => {
+  let sim: WorldSim | undefined;
+  afterEach(async () => {
+    await sim?.close();
+    sim = undefined;
+  });
+
+  for (const late of ['Spawn', 'Insert'] as const) {
+    for (const delayMs of [120, 200]) {
+      it(`an update never overtakes a delayed ${late} (delay ${delayMs} ms)`, async () => {
+        sim = await new WorldSim(worldProtocol, {
+          seed: 2,
+          server: { worldConnection: { minResendMs: 400 } },
+        }).listen();
+        const room = sim.server.createRoom();
+        sim.server.on('connect', (u) => room.addUser(u));
+        const { client } = await sim.join('ann');
+        await sim.settleWorld();
+        const link = sim.hub.links()[0];
+        let e: Entity;
+        if (late === 'Spawn') {
+          link.setConditioner({ toClient: { latencyMs: delayMs } });
+          e = sim.server.spawn().insert(Position, { x: 1, y: 1 });
+          room.addEntity(e);
+          await sim.tick();
+          link.setConditioner(undefined);
+          e.insert(Health, { hp: 1, max: 9 });
+          await sim.tick();
+        } else {
+          e = sim.server.spawn().insert(Position, { x: 1, y: 1 });
+          room.addEntity(e);
+          await sim.settleWorld();
+          link.setConditioner({ toClient: { latencyMs: delayMs } });
+          e.insert(Health, { hp: 1, max: 9 });
+          await sim.tick();
+          link.setConditioner(undefined);
+        }
+        for (let hp = 2; hp <= 3; hp++) {
+          e.get(Health).hp = hp;
+          await sim.tick();
+        }
+        await sim.settleWorld();
+        expect(sim.remoteEntities(client).map((c) => c.get(Health).hp)).toEqual([3]);
+      });
+    }
+  }
+});
