@@ -302,7 +302,7 @@ async function run(
     }
     await sim.settleWorld();
     stats.runs++;
-    expect(violations).toEqual([]);
+    expect(violations.slice(0, 6).join('\n')).toBe('');
     for (const m of members) {
       if (!m.client.connected) continue;
       expect(sim.clientView(m.client)).toEqual(sim.expectedView(m.user));
@@ -341,9 +341,13 @@ describe('replication with delegation, direct server ↔ clients', () => {
         fc.array(worldDelegationOp, { minLength: 20, maxLength: 100, size: 'large' }),
         run,
       ),
-      { numRuns: DEEP ? 1500 : 150, seed: DEEP ? undefined : 0xde1e9a7e },
+      // BATON_REPLAY='{"seed":…,"path":"…"}' replays one failure that fast-check reported
+      process.env.BATON_REPLAY
+        ? { ...JSON.parse(process.env.BATON_REPLAY), numRuns: 1 }
+        : { numRuns: DEEP ? 1500 : 150, seed: DEEP ? undefined : 0xde1e9a7e },
     );
     // the runs reached what they are about (a generator that stops reaching it fails here)
+    if (process.env.BATON_REPLAY) return;
     expect(ticks).toBeGreaterThan(0);
     expect(stats.grants).toBeGreaterThan(20);
     expect(stats.holderWrites).toBeGreaterThan(10);

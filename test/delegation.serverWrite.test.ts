@@ -149,3 +149,37 @@ describe('a grant starts the holder from the server latest values', () => {
     });
   }
 });
+
+describe('a former holder is brought back to the server state with its values', () => {
+  let sim: WorldSim | undefined;
+  afterEach(async () => {
+    await sim?.close();
+    sim = undefined;
+  });
+
+  it('a remove refused after authority was taken comes back with the server values, never defaults', async () => {
+    const s = await setup(3, { latencyMs: 10, jitterMs: 0, loss: 0, duplicate: 0, reorder: 0 });
+    sim = s.sim;
+    s.e.insert(Label, { text: 'kept' });
+    await s.sim.settleWorld();
+    const annCopy = await grantTo(s, s.ann, s.annUser);
+    const inserted: string[] = [];
+    s.ann.on('insert', (e, c) => {
+      if (e === annCopy && c.name === 'Label') inserted.push(annCopy.get(Label).text);
+    });
+    // ann removes the label, but its HeldRemove is lost until the server has taken authority
+    const link = s.sim.hub.links()[0];
+    link.partition('toServer');
+    annCopy.remove(Label);
+    await s.sim.tick(2);
+    s.e.takeAuthority();
+    await s.sim.tick(2);
+    link.heal('toServer');
+    await s.sim.settleWorld();
+    expect(s.sim.server.stats.world.refusedWrites).toBeGreaterThan(0);
+    expect(annCopy.authority).toBe('denied');
+    expect(s.e.get(Label).text).toBe('kept');
+    expect(annCopy.get(Label).text).toBe('kept');
+    expect(inserted).toEqual(['kept']);
+  });
+});

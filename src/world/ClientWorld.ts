@@ -8,7 +8,6 @@ import {
   type AuthorityOp,
   type AuthorityStatus,
   ComponentInstance,
-  createInstance,
   Entity,
   type EntityWorld,
   type ReplicationConfig,
@@ -367,7 +366,7 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
         e.components[kind.index] = undefined;
         self.emit('remove', e, kind.def);
       },
-      remotePublicity(_conn, e, op: AuthOp, arg, kinds) {
+      remotePublicity(_conn, e, op: AuthOp, arg, comps) {
         if (op === 'enableDelegation') {
           if (e.replication === 'delegated') return;
           e.replication = 'delegated';
@@ -402,7 +401,7 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
           }
           self.setStatus(e, status);
           // a former holder is brought back to the server's structure (values follow as updates)
-          if (wasHolding && kinds && e.alive) self.resync(e, kinds);
+          if (wasHolding && comps && e.alive) self.resync(e, comps);
         }
       },
       remoteAdopt(_conn, e, comps) {
@@ -459,19 +458,34 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
     };
   }
 
-  /** Make `e` have exactly the component kinds the server has (after losing authority). */
-  private resync(e: Entity, kinds: readonly ComponentKind[]): void {
-    const want = new Set(kinds.map((k) => k.index));
+  /**
+   * Make `e` exactly the server's (after losing authority): its component kinds and their values,
+   * from the resync itself — a component the server kept is inserted with the server's values,
+   * never with defaults the server never held.
+   */
+  private resync(e: Entity, comps: readonly { kind: ComponentKind; values: unknown[] }[]): void {
+    const want = new Set(comps.map((c) => c.kind.index));
     for (const inst of e.components) {
       if (!inst || want.has(inst.kind.index)) continue;
       inst.alive = false;
       e.components[inst.kind.index] = undefined;
       this.emit('remove', e, inst.kind.def);
     }
-    for (const k of kinds) {
-      if (e.components[k.index]) continue;
-      e.components[k.index] = createInstance(k, e, undefined);
-      this.emit('insert', e, k.def);
+    for (const { kind, values } of comps) {
+      const inst = e.components[kind.index];
+      if (!inst) {
+        e.components[kind.index] = new ComponentInstance(kind, e, values);
+        this.emit('insert', e, kind.def);
+        continue;
+      }
+      let changed = 0;
+      for (let i = 0; i < kind.propCount; i++) {
+        if (kind.types[i].equals(inst.values[i], values[i])) continue;
+        inst.values[i] = values[i];
+        changed |= 1 << i;
+      }
+      if (changed !== 0 && this.listenerCount('update') > 0)
+        this.emit('update', e, kind.def, kind.keysOf(changed));
     }
   }
 }

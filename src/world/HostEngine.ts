@@ -28,12 +28,13 @@ export interface OutCommand {
   type: CmdType;
   /** Rewritten when the entity migrates (the id written is always the channel's current one). */
   channel: HostEntityChannel;
-  /** Spawn: kinds the entity is born with; Authority: the kinds of a resync (values read at send time). */
+  /** Spawn: kinds the entity is born with; Authority: the kinds of a resync (in declaration order). */
   readonly kinds?: readonly ComponentKind[];
   /** Insert/Remove: the kind. */
   readonly kind?: ComponentKind;
   /**
-   * Spawn: the instances it was made with (parallel to `kinds`); Insert: the instance. A resend
+   * Spawn, Authority resync: the instances it was made with (parallel to `kinds`); Insert: the
+   * instance. A resend
    * reads its values from them, so it carries the values the command was made with (kept up to
    * date while the instance lives, frozen once it is removed or its entity gone) — never a
    * default the sender never held.
@@ -606,8 +607,13 @@ export class HostEngine {
       return;
     }
     const kinds: ComponentKind[] = [];
-    for (const inst of e.components) if (inst) kinds.push(inst.kind);
-    const cmd = this.push(CmdType.Authority, ch, kinds, undefined, status);
+    const insts: ComponentInstance[] = [];
+    for (const inst of e.components)
+      if (inst) {
+        kinds.push(inst.kind);
+        insts.push(inst);
+      }
+    const cmd = this.push(CmdType.Authority, ch, kinds, undefined, status, insts);
     ch.heldByPeer = false;
     for (let k = 0; k < ch.components.length; k++) {
       const rec = ch.components[k];

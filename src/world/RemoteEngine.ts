@@ -39,7 +39,7 @@ export interface RemoteSink {
     op: AuthOp,
     arg: number,
     id: number,
-    kinds?: ComponentKind[],
+    resync?: { comps: DecodedComponent[]; frame: number },
   ): void;
   /**
    * MigrateResponse (client side): the peer now hosts our entity `oldId` as `ch`. Returns the
@@ -83,8 +83,8 @@ export class RemoteEntityChannel {
   requestId = -1;
   /** Set when an applied Delegation asks for migration (performed after the offer returns). */
   migrateRequested = false;
-  /** Component kinds carried by buffered Authority commands (a resync), by command id. */
-  private readonly authKinds = new Map<number, ComponentKind[]>();
+  /** Components (with values) and frame of buffered Authority commands (a resync), by command id. */
+  private readonly authKinds = new Map<number, { comps: DecodedComponent[]; frame: number }>();
 
   constructor(
     readonly remoteId: RemoteEntity,
@@ -178,10 +178,10 @@ export class RemoteEntityChannel {
   }
 
   private authApplied(sink: RemoteSink, op: AuthOp, arg: number, id: number): void {
-    const kinds = this.authKinds.get(id);
-    if (kinds) this.authKinds.delete(id);
+    const resync = this.authKinds.get(id);
+    if (resync) this.authKinds.delete(id);
     if (op === 'enableDelegation') this.migrateRequested = true;
-    if (this.entity) sink.publicity(this, this.entity, op, arg, id, kinds);
+    if (this.entity) sink.publicity(this, this.entity, op, arg, id, resync);
   }
 
   private drain(sink: RemoteSink): void {
@@ -274,7 +274,7 @@ export class RemoteEntityChannel {
                   ? 'enableDelegation'
                   : 'disableDelegation'
                 : 'setAuthority';
-        if (cmd.kinds) this.authKinds.set(c.id, cmd.kinds);
+        if (cmd.kinds) this.authKinds.set(c.id, { comps: cmd.components ?? [], frame: c.frame });
         try {
           this.auth?.offer(
             c.id,

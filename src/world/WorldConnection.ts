@@ -58,8 +58,8 @@ export interface WorldSink {
   remoteInsert(conn: WorldConnection, e: Entity, kind: ComponentKind, values: unknown[]): void;
   remoteRemove(conn: WorldConnection, e: Entity, kind: ComponentKind): void;
   /**
-   * The peer's publicity/authority stream applied `op` (`arg`: Authority status; `kinds`: an
-   * Authority resync's component kinds). A server never sees `enableDelegation` here: that is
+   * The peer's publicity/authority stream applied `op` (`arg`: Authority status; `comps`: an
+   * Authority resync's components with their values). A server never sees `enableDelegation` here: that is
    * {@link delegateRequested}.
    */
   remotePublicity(
@@ -67,7 +67,7 @@ export interface WorldSink {
     e: Entity,
     op: AuthOp,
     arg: number,
-    kinds?: readonly ComponentKind[],
+    comps?: readonly { kind: ComponentKind; values: unknown[] }[],
   ): void;
   /** Properties (bits) of a peer-authored component changed (values already set). */
   remoteUpdated(conn: WorldConnection, e: Entity, kind: ComponentKind, changed: number): void;
@@ -478,11 +478,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     op: AuthOp,
     arg: number,
     id: number,
-    kinds?: readonly ComponentKind[],
+    resync?: { comps: readonly DecodedComponent[]; frame: number },
   ): void {
     // the owner's delegation is a migration, started once the channel's offer returns
     if (!this.isClient && op === 'enableDelegation') return;
-    if (kinds && op === 'setAuthority') {
+    let comps: { kind: ComponentKind; values: unknown[] }[] | undefined;
+    if (resync && op === 'setAuthority') {
+      const kinds = resync.comps.map((c) => c.kind);
       // a resync after holding authority: the server's structure, ordered at this command's id
       const want = new Set(kinds.map((k) => k.index));
       for (const [k, cc] of ch.comps) {
@@ -491,7 +493,9 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
           cc.lastId = Math.max(cc.lastId, id);
         }
       }
-      for (const k of kinds) {
+      comps = [];
+      for (const c of resync.comps) {
+        const k = c.kind;
         let cc = ch.comps.get(k.index);
         if (!cc) {
           cc = new RemoteComponentChannel(id);
@@ -499,9 +503,12 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
         }
         cc.inserted = true;
         cc.lastId = Math.max(cc.lastId, id);
+        // the resync's values stand until a newer frame's update
+        cc.frames = new Array(k.propCount).fill(resync.frame);
+        comps.push({ kind: k, values: this.resolveValues(ch, c, resync.frame, null, []) });
       }
     }
-    this.sink.remotePublicity(this, e, op, arg, kinds);
+    this.sink.remotePublicity(this, e, op, arg, comps);
   }
 
   migrationRequested(ch: RemoteEntityChannel): void {
@@ -986,7 +993,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
    * still exists (a resend after a despawn or remove repeats what was sent, never defaults).
    */
   private valuesFor(cmd: OutCommand, i: number): unknown[] {
-    return (cmd.type === CmdType.Spawn ? cmd.insts![i] : cmd.inst!).values;
+    return (cmd.insts !== undefined ? cmd.insts[i] : cmd.inst!).values;
   }
 
   private valueBits(kind: ComponentKind, i: number, v: unknown): number {
@@ -1024,9 +1031,15 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       case CmdType.AuthorityRequest:
         bits += 1;
         break;
-      case CmdType.Authority:
-        bits += 3 + (cmd.kinds ? this.registry.kinds.length : 0);
+      case CmdType.Authority: {
+        bits += 3;
+        const kinds = cmd.kinds;
+        if (kinds) {
+          bits += this.registry.kinds.length - kinds.length * this.registry.kindBits;
+          for (let i = 0; i < kinds.length; i++) bits += this.fullBits(kinds[i], this.valuesFor(cmd, i));
+        }
         break;
+      }
       case CmdType.MigrateResponse:
         bits += varUintBits(cmd.arg!);
         break;
@@ -1095,6 +1108,14 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
           let bits = 0n;
           for (const k of kinds) bits |= 1n << BigInt(k.index);
           for (let k = 0; k < this.registry.kinds.length; k++) w.writeBool(((bits >> BigInt(k)) & 1n) === 1n);
+          // the resync's values (kinds are in declaration order): the former holder takes the
+          // server's state from this command, never a default in between
+          for (let i = 0; i < kinds.length; i++) {
+            const kind = kinds[i];
+            const values = this.valuesFor(cmd, i);
+            for (let p = 0; p < kind.propCount; p++)
+              this.writeValue(w, kind, p, values[p], ch.components[kind.index]);
+          }
         }
         break;
       }

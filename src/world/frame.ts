@@ -26,7 +26,10 @@ export const CmdType = {
   Unpublish: 5,
   /** Body: `on` (1 bit). Client → server: its own entity; server → client: a server entity. */
   Delegation: 6,
-  /** Server → client. Body: status (2 bits), hasKinds (1), kinds bitset (one bit per kind) if set. */
+  /**
+   * Server → client. Body: status (2 bits), hasKinds (1), and if set the kinds bitset (one bit per
+   * kind) followed by each of those kinds' property values (a resync for a former holder).
+   */
   Authority: 7,
   /** Client → server, receiver-hosted. Body: `release` (1 bit). */
   AuthorityRequest: 8,
@@ -78,7 +81,7 @@ export interface InCommand {
   type: CmdType;
   /** The sender's host id of the entity. */
   entity: number;
-  /** Spawn: the components it is born with. */
+  /** Spawn: the components it is born with; Authority with kinds: the resync's values. */
   components?: DecodedComponent[];
   /** Insert: the component; Remove: its kind. */
   component?: DecodedComponent;
@@ -223,7 +226,14 @@ function readCommand(r: BitReader, registry: ComponentRegistry): InCommand {
       if (!r.readBool()) return { wireId, type, entity, arg };
       const kinds: ComponentKind[] = [];
       for (const k of registry.kinds) if (r.readBool()) kinds.push(k);
-      return { wireId, type, entity, arg, kinds };
+      // the resync's values, kind by kind in declaration order
+      const components: DecodedComponent[] = [];
+      for (const kind of kinds) {
+        const values: unknown[] = new Array(kind.propCount);
+        for (let i = 0; i < kind.propCount; i++) values[i] = readValue(r, kind, i);
+        components.push({ kind, values });
+      }
+      return { wireId, type, entity, arg, kinds, components };
     }
     case CmdType.MigrateResponse:
       return { wireId, type, entity, arg: readEntityId(r) };

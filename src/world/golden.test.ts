@@ -137,11 +137,13 @@ describe('world frame golden bytes: delegation (docs/wire/world.md)', () => {
     se.takeAuthority();
     clock.advance(50);
     sw.step();
-    // server frame 1: Authority (cmd 1) entity 0: denied, with the resync kinds {Health}
+    // server frame 1: Authority (cmd 1) entity 0: denied, with the resync kinds {Health} and hp 7
     expect(hex(down[1])).toBe(GOLDEN.authorityResync);
     const s1 = decodeFrame(new BitReader(down[1]), sw.registry);
     expect(s1.commands[0]).toMatchObject({ wireId: 1, type: CmdType.Authority, entity: 0, arg: 2 });
     expect(s1.commands[0].kinds!.map((k) => k.name)).toEqual(['Health']);
+    // …with the server's values of those kinds: the former holder never shows a default
+    expect(s1.commands[0].components!.map((c) => [c.kind.name, c.values])).toEqual([['Health', [7]]]);
     expect(cw.receiveFrame(down[1])).toBeNull();
     expect(mine.authority).toBe('denied');
     mine.requestAuthority();
@@ -158,6 +160,6 @@ const GOLDEN = {
   clientDelegates: '00000200004040e40100045000c00002',
   migrateResponse: '0000010000000000020024000000',
   heldUpdate: '010001000000000008f001',
-  authorityResync: '010003000200000006001c8005',
+  authorityResync: '010003000200000006001c803d00',
   authorityRequest: '02000300020000000e00200000',
 };
