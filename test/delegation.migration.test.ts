@@ -115,4 +115,28 @@ describe('client migration with commands in flight', () => {
         .map((b) => b.get(Position).x),
     ).toEqual(expect.arrayContaining([1, 2]));
   });
+
+  it('an entity delegated and despawned within one step: its id is not reused while the server redirects it', async () => {
+    // the server migrates the entity (and redirects ann's id for it to its own for 60 s) while
+    // ann has already despawned it; ann's next entity must not be taken for the old one
+    const s = await setup(2, 0);
+    sim = s.sim;
+    const first = s.ann.spawn().insert(Position, { x: 1, y: 1 });
+    await s.sim.tick();
+    first.configureReplication('delegated');
+    first.despawn();
+    await s.sim.settleWorld();
+    expect(s.sim.server.worldConnectionStats(s.annUser)!.migrations).toBe(1);
+    expect([...s.sim.server.entities()]).toEqual([]);
+    const second = s.ann.spawn().insert(Position, { x: 2, y: 2 }).configureReplication('public');
+    await s.sim.settleWorld();
+    expect(s.spawned).toHaveLength(2);
+    expect(s.spawned[1].get(Position).x).toBe(2);
+    expect(s.spawned[1].ownerKey).toBe(s.annUser);
+    second.configureReplication('delegated');
+    await s.sim.settleWorld();
+    expect(second.authority).toBe('granted');
+    expect(s.spawned[1].authHolder).toBe(s.annUser);
+    expect(s.sim.copyOf(s.bob, s.bobUser, s.spawned[1])!.get(Position).x).toBe(2);
+  });
 });

@@ -130,6 +130,11 @@ export class HostEntityChannel {
   grantPending = false;
   /** Client: index of the last frame that carried one of this held channel's updates (-1: none). */
   lastUpdateFrame = -1;
+  /**
+   * Client: we delegated this (own) entity: the server may migrate it and redirect our id to its
+   * own for a while, so the id is not reused before that redirect expires.
+   */
+  delegated = false;
   /** Client, held channel: component kinds we ever inserted or removed as holder (lazily made). */
   touched: Set<ComponentKind> | null = null;
   /** @internal position in the engine's {@link ChannelTable} (-1: not in it). */
@@ -274,6 +279,8 @@ export class HostEngine {
     /** Number of component kinds in the registry (the stride of {@link recordsBySlot}). */
     private readonly kindCount: number,
     firstCommandId = 0,
+    /** The connection's clock (timestamps of retired ids). */
+    private readonly now: () => number = () => 0,
   ) {
     this.nextId = firstCommandId;
   }
@@ -728,7 +735,11 @@ export class HostEngine {
       // a held channel's id is the peer's: nothing of ours to release
       if (ch.unacked.length === 0 && !ch.held && this.byHostId.get(ch.hostId) === ch) {
         this.byHostId.delete(ch.hostId);
-        this.ids.release(ch.hostId);
+        // a delegated entity may have been migrated by the peer (its MigrateResponse may come
+        // later or never reach a live channel): the peer redirects this id for a while, so a new
+        // entity under it would be taken for the old one — retire it like a migrated one
+        if (ch.delegated) this.retired.push({ id: ch.hostId, at: this.now() });
+        else this.ids.release(ch.hostId);
       }
       return;
     }
@@ -767,6 +778,8 @@ export class HostEngine {
         channel.touched.add(kind);
       }
     }
+    if (type === CmdType.Delegation && arg === 1 && this.sendsPublicity && !channel.held)
+      channel.delegated = true;
     const cmd: OutCommand = {
       id: this.nextId++,
       type,

@@ -268,7 +268,9 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
           },
     );
     const first = opts.firstCommandId ?? 0;
-    this.host = new HostEngine(this.map, this, sendsPublicity, registry.kinds.length, first);
+    this.host = new HostEngine(this.map, this, sendsPublicity, registry.kinds.length, first, () =>
+      clock.now(),
+    );
     // server entities are public to a client; a client's own start private on the server
     this.remote = new RemoteEngine(this, first, sendsPublicity ? 'published' : 'unpublished');
     this.isClient = sendsPublicity;
