@@ -183,3 +183,48 @@ describe('a former holder is brought back to the server state with its values', 
     expect(inserted).toEqual(['kept']);
   });
 });
+
+describe('a holder write still on its way when its entity leaves', () => {
+  let sim: WorldSim | undefined;
+  afterEach(async () => {
+    await sim?.close();
+    sim = undefined;
+  });
+
+  it('never lands on another entity that comes to use the same server id', async () => {
+    // ann's HeldInsert for A is lost and resent late (slow resends); meanwhile A leaves ann's
+    // scope and a new delegated entity B enters it, which ann then holds
+    sim = await new WorldSim(ownedProtocol, { seed: 2 }).listen();
+    const s = sim;
+    const room = s.server.createRoom();
+    s.server.on('connect', (u) => room.addUser(u));
+    const { client: ann, user: annUser } = await s.join('ann', { worldConnection: { minResendMs: 800 } });
+    const a = s.server.spawn().insert(Position, { x: 1, y: 1 });
+    room.addEntity(a);
+    a.configureReplication('delegated');
+    await s.settleWorld();
+    const annA = s.copyOf(ann, annUser, a)!;
+    annA.requestAuthority();
+    await s.settleWorld();
+    expect(annA.authority).toBe('granted');
+    const link = s.hub.links()[0];
+    link.partition('toServer');
+    annA.insert(Label, { text: 'meant for A' });
+    await s.tick();
+    link.heal('toServer');
+    room.removeEntity(a);
+    await s.tick(3);
+    const b = s.server.spawn().insert(Position, { x: 2, y: 2 });
+    room.addEntity(b);
+    b.configureReplication('delegated');
+    await s.until(() => s.copyOf(ann, annUser, b) !== undefined, 20);
+    const annB = s.copyOf(ann, annUser, b)!;
+    annB.requestAuthority();
+    await s.until(() => annB.authority === 'granted', 20);
+    expect(annB.authority).toBe('granted');
+    await s.settleWorld();
+    expect(b.has(Label)).toBe(false);
+    expect(annB.has(Label)).toBe(false);
+    expect(a.has(Label)).toBe(false);
+  });
+});

@@ -131,8 +131,10 @@ export class HostEntityChannel {
   /** Client: index of the last frame that carried one of this held channel's updates (-1: none). */
   lastUpdateFrame = -1;
   /**
-   * Client: we delegated this (own) entity: the server may migrate it and redirect our id to its
-   * own for a while, so the id is not reused before that redirect expires.
+   * The entity was delegated on this channel (either side). Its id is retired, not reused, for a
+   * redirect's lifetime once the channel is gone: a client may have migrated it (a server
+   * redirects the client's id), and a client's receiver-hosted writes and requests naming a
+   * server's id may still be on their way — a new entity under the same id would take them.
    */
   delegated = false;
   /** Client, held channel: component kinds we ever inserted or removed as holder (lazily made). */
@@ -565,6 +567,7 @@ export class HostEngine {
     }
     this.byHostId.set(ch.hostId, ch);
     this.map.insertHost(e.id, ch.hostId);
+    ch.delegated = true;
     const cmd = this.push(CmdType.MigrateResponse, ch, undefined, undefined, oldRemoteId);
     for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
     addViewer(e, ch);
@@ -698,7 +701,7 @@ export class HostEngine {
     return { held, rewritten, replayed };
   }
 
-  /** Client: host ids of migrated entities whose redirect (and every copy naming them) is past `before`. */
+  /** Host ids retired (migrated or delegated entities) at or before `before` return to the pool. */
   releaseRetired(before: number): void {
     while (this.retired.length > 0 && this.retired[0].at <= before)
       this.ids.release(this.retired.shift()!.id);
@@ -735,9 +738,9 @@ export class HostEngine {
       // a held channel's id is the peer's: nothing of ours to release
       if (ch.unacked.length === 0 && !ch.held && this.byHostId.get(ch.hostId) === ch) {
         this.byHostId.delete(ch.hostId);
-        // a delegated entity may have been migrated by the peer (its MigrateResponse may come
-        // later or never reach a live channel): the peer redirects this id for a while, so a new
-        // entity under it would be taken for the old one — retire it like a migrated one
+        // a delegated entity: the peer may still name this id (a redirect of a migration whose
+        // MigrateResponse came late; holder writes and requests on their way), and a new entity
+        // under it would take them — retire it like a migrated one
         if (ch.delegated) this.retired.push({ id: ch.hostId, at: this.now() });
         else this.ids.release(ch.hostId);
       }
@@ -778,8 +781,7 @@ export class HostEngine {
         channel.touched.add(kind);
       }
     }
-    if (type === CmdType.Delegation && arg === 1 && this.sendsPublicity && !channel.held)
-      channel.delegated = true;
+    if (type === CmdType.Delegation && arg === 1 && !channel.held) channel.delegated = true;
     const cmd: OutCommand = {
       id: this.nextId++,
       type,

@@ -1444,8 +1444,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   /** Housekeeping once per step: expired references and redirects, retired remote channels. */
   maintain(): void {
     const now = this.clock.now();
-    if (this.isClient) this.host.releaseRetired(now - REDIRECT_TTL_MS);
-    else if (this.held.size > 0) {
+    this.host.releaseRetired(now - REDIRECT_TTL_MS);
+    if (!this.isClient && this.held.size > 0) {
       for (const [id, ch] of this.held)
         if (ch.entity === null || this.hostedEntity(id) !== ch.entity) this.held.delete(id);
     }
