@@ -228,3 +228,33 @@ describe('a holder write still on its way when its entity leaves', () => {
     expect(a.has(Label)).toBe(false);
   });
 });
+
+describe('a holder despawn that loses the race with a release', () => {
+  let sim: WorldSim | undefined;
+  afterEach(async () => {
+    await sim?.close();
+    sim = undefined;
+  });
+
+  it('is refused, and the client that dropped its copy gets the entity again', async () => {
+    const s = await setup(5, { latencyMs: 10, jitterMs: 0, loss: 0, duplicate: 0, reorder: 0 });
+    sim = s.sim;
+    const annCopy = await grantTo(s, s.ann, s.annUser);
+    const link = s.sim.hub.links()[0];
+    link.partition('toServer');
+    annCopy.despawn();
+    expect(annCopy.alive).toBe(false);
+    await s.sim.tick();
+    expect(s.e.releaseAuthority()).toEqual({ ok: true });
+    await s.sim.tick(2);
+    link.heal('toServer');
+    await s.sim.settleWorld();
+    expect(s.sim.server.stats.world.refusedWrites).toBeGreaterThan(0);
+    expect(s.e.alive).toBe(true);
+    const again = s.sim.copyOf(s.ann, s.annUser, s.e)!;
+    expect(again.alive).toBe(true);
+    expect(again.get(Health).hp).toBe(7);
+    expect(again.authority).toBe('available');
+    expect(s.sim.clientView(s.ann)).toEqual(s.sim.expectedView(s.annUser));
+  });
+});

@@ -455,6 +455,9 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
       heldDespawn() {
         // only servers host entities others hold
       },
+      heldDespawnRefused() {
+        // only servers refuse holders' writes
+      },
     };
   }
 

@@ -1008,6 +1008,12 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       heldDespawn(conn, e) {
         self.despawnRemote(e, conn.key as K);
       },
+      heldDespawnRefused(conn, e) {
+        // a former (or would-be) holder's despawn that lost the race with a release: its copy is
+        // gone, the entity is not. Despawned on its connection too, it comes back with a fresh
+        // Spawn once that Despawn is acknowledged (if still in scope), so the views converge.
+        if (conn.host.channels.of(e)?.state !== undefined) conn.host.despawn(e);
+      },
       remoteUpdated(_conn, e, kind, changed) {
         if (self.listenerCount('update') > 0) self.emit('update', e, kind.def, kind.keysOf(changed));
       },

@@ -86,6 +86,11 @@ export interface WorldSink {
   authorityRequest(conn: WorldConnection, e: Entity, release: boolean): void;
   /** Server: the authority holder despawned `e`. */
   heldDespawn(conn: WorldConnection, e: Entity): void;
+  /**
+   * Server: the peer despawned `e` (which we host) without holding authority any more — it
+   * dropped its copy, the entity lives on: the peer must be given it again.
+   */
+  heldDespawnRefused(conn: WorldConnection, e: Entity): void;
 }
 
 /** Tuning of one connection's sending. */
@@ -720,6 +725,8 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       case CmdType.HeldDespawn:
         if (!this.sink.canWrite(this, e)) {
           this.stats.refusedWrites++;
+          // the peer has already dropped its copy: it must get the entity again
+          this.sink.heldDespawnRefused(this, e);
           return;
         }
         this.sink.heldDespawn(this, e);
