@@ -5,6 +5,7 @@
  * trace). Benchmarks run with `npm run bench`.
  */
 import { parseArgs } from 'node:util';
+import { runCerts } from './certs.js';
 import { runClusterDemo } from './clusterDemo.js';
 import { runDemo } from './demo.js';
 import { runMigrationDemo } from './migrationDemo.js';
@@ -13,11 +14,13 @@ import { runTrace } from './trace.js';
 const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--direct | --cluster]
          (default: proxy + two backends, bots migrated seamlessly; --direct: one server;
           --cluster: referral transfers)
-       baton trace <file> [--session <id>]`;
+       baton trace <file> [--session <id>]
+       baton certs --out <dir> [--backends b1,b2] [--proxies proxy-1]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'trace') return runTrace(rest);
+  if (command === 'certs') return runCerts(rest);
   if (command !== 'demo') {
     console.error(USAGE);
     return command === undefined || command === '--help' ? 0 : 2;

@@ -7,7 +7,7 @@ import { Server } from '../server/Server.js';
 import type { User } from '../server/User.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
 
 /** Options of the main demo: seamless migration between two backends. */
@@ -40,7 +40,7 @@ const protocol = defineProtocol({
  */
 export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const certs = createTestCertificates();
+  const certs = await createDemoCertificates();
   const registry = new InMemoryRegistry();
   const ticketKeys = new InMemoryTicketKeys();
   const nonces = new InMemoryNonceStore();
@@ -229,6 +229,5 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
     return lost === 0 && outOfOrder === 0 && carriedRespawned === 0;
   } finally {
     for (const s of servers) await s.close('demo over');
-    certs.dispose();
   }
 }

@@ -9,13 +9,13 @@ import {
   type CertificateAndKey,
   createTestCertificates,
   type TestCertificates,
-} from './testing/testCertificates.js';
+} from '../../../test/helpers/testCertificates.js';
 import type { StreamConnection, StreamServer } from './types.js';
 
 let certs: TestCertificates;
 
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
 });
 
 afterAll(() => {
