@@ -9,11 +9,12 @@ import { runCerts } from './certs.js';
 import { runClusterDemo } from './clusterDemo.js';
 import { runDemo } from './demo.js';
 import { runMigrationDemo } from './migrationDemo.js';
+import { runRedisDemo } from './redisDemo.js';
 import { runTrace } from './trace.js';
 
-const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--direct | --cluster]
+const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--direct | --cluster | --redis]
          (default: proxy + two backends, bots migrated seamlessly; --direct: one server;
-          --cluster: referral transfers)
+          --cluster: referral transfers; --redis: 2 proxies x 4 backends on a local redis-server)
        baton trace <file> [--session <id>]
        baton certs --out <dir> [--backends b1,b2] [--proxies proxy-1]`;
 
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       bots: { type: 'string', default: '4' },
       cluster: { type: 'boolean', default: false },
       direct: { type: 'boolean', default: false },
+      redis: { type: 'boolean', default: false },
     },
   });
   const durationSeconds = Number(values.duration);
@@ -47,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
+  if (values.redis) return (await runRedisDemo({ durationSeconds, bots })) ? 0 : 1;
   if (values.cluster) await runClusterDemo({ durationSeconds, bots, transport });
   else if (values.direct) await runDemo({ durationSeconds, bots, transport });
   else return (await runMigrationDemo({ durationSeconds, bots, transport })) ? 0 : 1;

@@ -14,6 +14,8 @@ export interface LocalRedis {
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
+  /** Its working folder (removed by `close()`). */
+  readonly dir: string;
   /** Stop the server and remove its folder. */
   close(): Promise<void>;
 }
@@ -39,7 +41,9 @@ function startOnce(binary: string, port: number, dir: string, timeoutMs: number)
   const child = spawn(
     binary,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // its own process group: a Ctrl-C at the terminal reaches us, and we stop it after
+    // everything using it has closed (instead of it dying first under our feet)
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   return new Promise<ChildProcess>((resolve, reject) => {
     let output = '';
@@ -88,6 +92,7 @@ export async function startLocalRedis(
       return {
         port,
         url: `redis://127.0.0.1:${port}`,
+        dir,
         close: () => {
           closing ??= new Promise<void>((resolve) => {
             const done = () => {
