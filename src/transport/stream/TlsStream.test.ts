@@ -2,14 +2,14 @@ import { X509Certificate } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../testing/waitFor.js';
-import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
-import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import {
   type CertificateAndKey,
   createTestCertificates,
   type TestCertificates,
 } from '../../../test/helpers/testCertificates.js';
+import { waitFor } from '../testing/waitFor.js';
+import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
+import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import type { StreamConnection, StreamServer } from './types.js';
 
 let certs: TestCertificates;
