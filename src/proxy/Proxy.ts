@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { DecodeError } from '../serde/index.js';
 import type { AuthDecision, Authenticator } from '../session/Authenticator.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
+import { PROXY_HELLO_FLAGS, withEpoch } from '../session/epoch.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import {
   BACKEND_CONTROL_TYPES,
@@ -253,7 +254,7 @@ interface Player {
   lastRttSent: number;
   /** World epoch on the client hop (world frames carry it; +1 per migration, mod 256). */
   epoch: number;
-  /** Server → client messages relayed so far, per protocol channel (Migrate's barrier). */
+  /** Server → client messages relayed in the current epoch, per protocol channel (Migrate's barrier). */
   sentOn: number[];
   /** Added to the client's tick on tick-buffered messages (backends' ticks differ). */
   tickOffset: number;
@@ -542,6 +543,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         to.players.add(p.id);
         this.reportLoad(to);
         p.epoch = (p.epoch + 1) & 0xff;
+        // the barrier counts messages per epoch: the next Migrate lists the new epoch's
+        p.sentOn.fill(0);
         return p.epoch;
       },
       shiftTicks: (delta) => {
@@ -947,8 +950,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.relayed.backendToClientMessages++;
         this.counters.relayed.bytesBackendToClient += m.payload.length;
         if (p.traced) this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        // the epoch says which side of a swap the message is on (the client's MigrationGate)
         p.sentOn[m.channel]++;
-        s.pipe.sendMessage(m.channel, m.payload);
+        s.pipe.sendMessage(m.channel, withEpoch(p.epoch, m.payload));
         return;
       }
       case MuxFrame.World: {
@@ -1002,9 +1006,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.traceOf(p, 'backend', 'in', 'PlayerAccept', payload.length);
         for (const q of p.captured.setup) this.traceOf(p, 'client', 'out', q.type, 0);
         this.traceOf(p, 'client', 'out', 'ConnectAccept', 0);
-        // ProxyHello first: this session can migrate, its world frames carry an epoch byte
+        // ProxyHello first: this session can migrate, its world frames and messages carry an epoch byte
         const setup: SessionPacket[] = [
-          { type: 'ProxyHello', flags: 1, epoch: p.epoch },
+          { type: 'ProxyHello', flags: PROXY_HELLO_FLAGS, epoch: p.epoch },
           ...p.captured.setup,
         ];
         if (!this.host.completeAccept(s, setup, tick)) this.forgetPlayer(p);
