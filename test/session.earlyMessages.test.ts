@@ -21,7 +21,10 @@ describe('messages that overtake a lost ConnectAccept', () => {
       const client = sim.client();
       const got: number[] = [];
       client.onMessage(Chat, (v) => got.push(v.from));
-      const r = await sim.settleWithin(client.connect(sim.hub.client(sim.address), { username: 'ann' }), 2000);
+      const r = await sim.settleWithin(
+        client.connect(sim.hub.client(sim.address), { username: 'ann' }),
+        2000,
+      );
       expect(r.error).toBeUndefined();
       expect(await sim.until(() => got.length >= 5, 2000)).toBe(true);
       expect(got).toEqual([1, 2, 3, 4, 5]);

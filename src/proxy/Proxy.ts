@@ -260,6 +260,10 @@ interface Player {
   tickOffset: number;
   /** Set while frozen: the client's frames are held here. */
   frozen?: FreezeBuffer;
+  /** From a cutover to the end of its overlap window: what the new backend was given (a move back replays it). */
+  replayLog?: FreezeBuffer;
+  /** The replay log crossed a bound (no move back for this migration). */
+  replayLost?: boolean;
   migration?: MigrationOrchestrator;
   /** The last finished migration, while its overlap window runs. */
   lastMigration?: MigrationOrchestrator;
@@ -300,6 +304,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     started: 0,
     completed: 0,
     rolledBack: 0,
+    movedBack: 0,
     fallbacks: 0,
     referralTransfers: 0,
     failuresByReason: {} as Record<string, number>,
@@ -547,6 +552,29 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         p.sentOn.fill(0);
         return p.epoch;
       },
+      detach: () => {
+        const from = p.link;
+        if (from) {
+          from.players.delete(p.id);
+          this.reportLoad(from);
+        }
+        p.link = undefined;
+      },
+      beginMoveBack: (m) => {
+        p.migration = m;
+        if (p.lastMigration === m) p.lastMigration = undefined;
+      },
+      startReplayLog: () => {
+        p.replayLog?.release();
+        p.replayLog = new FreezeBuffer(bounds, this.bufferBudget);
+        p.replayLost = false;
+      },
+      takeReplayLog: () => {
+        const log = p.replayLog;
+        p.replayLog = undefined;
+        if (!log) return p.replayLost ? undefined : [];
+        return log.release();
+      },
       shiftTicks: (delta) => {
         p.tickOffset += delta;
       },
@@ -581,6 +609,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       return;
     }
     if (!result.afterCutover) c.rolledBack++;
+    else if (result.movedBack) c.movedBack++;
     const key = result.reason.replace(/\d+/g, '#').slice(0, 120);
     c.failuresByReason[key] = (c.failuresByReason[key] ?? 0) + 1;
     this.log(
@@ -746,6 +775,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     p.lastMigration?.finishCleanup();
     p.frozen?.release();
     p.frozen = undefined;
+    p.replayLog?.release();
+    p.replayLog = undefined;
     if (p.link) {
       p.link.players.delete(p.id);
       this.reportLoad(p.link);
@@ -859,6 +890,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   private forward(p: Player, item: ClientItem): void {
+    if (p.replayLog && p.replayLog.push(item) !== undefined) {
+      // too much to replay: a failure of the new backend now ends in the referral fallback
+      p.replayLog.release();
+      p.replayLog = undefined;
+      p.replayLost = true;
+    }
     const r = this.counters.relayed;
     switch (item.kind) {
       case 'message': {
@@ -993,7 +1030,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           return; // setup is held until PlayerAccept
         }
         if (packet.type === 'Disconnect') {
-          this.endPlayer(p, packet.reason);
+          if (!this.moveBack(p, `backend ${p.link?.id} disconnected the player: ${packet.reason}`))
+            this.endPlayer(p, packet.reason);
           return;
         }
         this.host.sendControl(s, packet);
@@ -1021,7 +1059,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           p.link?.players.delete(p.id);
           p.link = undefined; // the backend already forgot the player
           this.fail(p, RejectCode.Other, reason);
-        } else this.endPlayer(p, reason, false);
+        } else if (!this.moveBack(p, `backend ${p.link?.id} closed the player: ${reason}`))
+          this.endPlayer(p, reason, false);
         return;
       }
       case MuxFrame.Transfer: {
@@ -1034,6 +1073,27 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         break;
     }
     this.counters.dropped.unexpected++;
+  }
+
+  /**
+   * The player's backend failed while the player had just been moved there (the migration's
+   * Resume, or its overlap window): the orchestrator moves it back to the source seamlessly
+   * when the source is still there. True when it does (the caller must not end or rescue it).
+   */
+  private moveBack(p: Player, reason: string): boolean {
+    if (p.state !== 'active') return false;
+    const m = p.migration?.state === 'Resume' ? p.migration : p.lastMigration;
+    if (!m) return false;
+    const r = m.targetFailure(reason);
+    if (r === false) return false;
+    if (r !== true) void this.movedBack(p, m, r);
+    return true;
+  }
+
+  private async movedBack(p: Player, m: MigrationOrchestrator, r: Promise<MigrationResult>): Promise<void> {
+    const result = await r;
+    if (p.migration === m) p.migration = undefined;
+    this.emit('migration', this.info(p), result);
   }
 
   /** End a player's session with a reason the client sees; `tellBackend`: also close it on the backend. */
@@ -1065,6 +1125,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
     link.players.clear();
     for (const p of affected) {
+      // it had just moved here: back to where it came from, seamlessly, when that is still there
+      if (this.moveBack(p, `backend ${link.id} lost: ${reason}`)) continue;
       // the source died mid-migration: abort it (the rescue below takes the player elsewhere)
       p.migration?.abort(`source backend ${link.id} lost: ${reason}`);
       p.link = undefined;
