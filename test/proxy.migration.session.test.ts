@@ -182,3 +182,58 @@ describe('buffer bounds (the client frozen, A never hands off)', () => {
     expect(!r.ok && r.reason).toMatch(/buffer bound exceeded: proxy-wide cap of 300 bytes/);
   });
 });
+
+describe('every state has a timeout (the player stays where it was, or is referred after cutover)', () => {
+  it('Prepare: B’s link never comes up', async () => {
+    const cluster = await memCluster(['a', 'b'], {
+      proxy: { migration: { timeouts: { prepare: 100 } } },
+    });
+    open.push(cluster);
+    const { sid } = await player(cluster);
+    // from now on a new link to b hangs in its connect
+    const proxy = cluster.proxy as unknown as { options: { dialBackend: (r: { id: string }) => unknown } };
+    const dial = proxy.options.dialBackend;
+    proxy.options.dialBackend = (r) =>
+      r.id === 'b' ? { kind: 'memory', connect: () => new Promise(() => {}) } : dial(r);
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(r).toMatchObject({ ok: false, state: 'Prepare', afterCutover: false });
+    expect(!r.ok && r.reason).toMatch(/Prepare timed out after 100 ms/);
+  });
+
+  it('Auth: A never answers the ticket request', async () => {
+    const cluster = await memCluster(['a', 'b'], { proxy: { migration: { timeouts: { auth: 100 } } } });
+    open.push(cluster);
+    const { sid, bot } = await player(cluster);
+    const a = cluster.backends.get('a')!;
+    a.hang();
+    const r = await cluster.proxy.migrate(sid, 'b');
+    a.server.start();
+    expect(r).toMatchObject({ ok: false, state: 'Auth', afterCutover: false });
+    expect(!r.ok && r.reason).toMatch(/Auth timed out after 100 ms/);
+    expect(bot.disconnects).toEqual([]);
+  });
+
+  it('Sync: B never echoes the probe', async () => {
+    const cluster = await memCluster(['a', 'b'], { proxy: { migration: { timeouts: { sync: 100 } } } });
+    open.push(cluster);
+    const { sid, bot } = await player(cluster);
+    const b = cluster.backends.get('b')!;
+    b.server.on('connect', () => b.hang());
+    const r = await cluster.proxy.migrate(sid, 'b');
+    expect(r).toMatchObject({ ok: false, state: 'Sync', afterCutover: false });
+    expect(!r.ok && r.reason).toMatch(/Sync timed out after 100 ms/);
+    expect(bot.disconnects).toEqual([]);
+  });
+
+  it('Resume: the client never acknowledges the Migrate (then the referral fallback)', async () => {
+    const cluster = await memCluster(['a', 'b'], { proxy: { migration: { timeouts: { resume: 150 } } } });
+    open.push(cluster);
+    const { sid, bot } = await player(cluster);
+    cluster.backends.get('b')!.server.on('migrated', () => bot.pause());
+    const r = await cluster.proxy.migrate(sid, 'b');
+    bot.resume();
+    expect(r).toMatchObject({ ok: false, state: 'Resume', afterCutover: true });
+    expect(!r.ok && r.reason).toMatch(/Resume timed out after 150 ms/);
+    expect(cluster.proxy.stats.migration.fallbacks).toBe(1);
+  });
+});
