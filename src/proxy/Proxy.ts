@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { DecodeError } from '../serde/index.js';
 import type { AuthDecision, Authenticator } from '../session/Authenticator.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
+import { PROXY_HELLO_FLAGS, withEpoch } from '../session/epoch.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import {
   BACKEND_CONTROL_TYPES,
@@ -253,12 +254,16 @@ interface Player {
   lastRttSent: number;
   /** World epoch on the client hop (world frames carry it; +1 per migration, mod 256). */
   epoch: number;
-  /** Server → client messages relayed so far, per protocol channel (Migrate's barrier). */
+  /** Server → client messages relayed in the current epoch, per protocol channel (Migrate's barrier). */
   sentOn: number[];
   /** Added to the client's tick on tick-buffered messages (backends' ticks differ). */
   tickOffset: number;
   /** Set while frozen: the client's frames are held here. */
   frozen?: FreezeBuffer;
+  /** From a cutover to the end of its overlap window: what the new backend was given (a move back replays it). */
+  replayLog?: FreezeBuffer;
+  /** The replay log crossed a bound (no move back for this migration). */
+  replayLost?: boolean;
   migration?: MigrationOrchestrator;
   /** The last finished migration, while its overlap window runs. */
   lastMigration?: MigrationOrchestrator;
@@ -299,6 +304,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     started: 0,
     completed: 0,
     rolledBack: 0,
+    movedBack: 0,
     fallbacks: 0,
     referralTransfers: 0,
     failuresByReason: {} as Record<string, number>,
@@ -542,7 +548,32 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         to.players.add(p.id);
         this.reportLoad(to);
         p.epoch = (p.epoch + 1) & 0xff;
+        // the barrier counts messages per epoch: the next Migrate lists the new epoch's
+        p.sentOn.fill(0);
         return p.epoch;
+      },
+      detach: () => {
+        const from = p.link;
+        if (from) {
+          from.players.delete(p.id);
+          this.reportLoad(from);
+        }
+        p.link = undefined;
+      },
+      beginMoveBack: (m) => {
+        p.migration = m;
+        if (p.lastMigration === m) p.lastMigration = undefined;
+      },
+      startReplayLog: () => {
+        p.replayLog?.release();
+        p.replayLog = new FreezeBuffer(bounds, this.bufferBudget);
+        p.replayLost = false;
+      },
+      takeReplayLog: () => {
+        const log = p.replayLog;
+        p.replayLog = undefined;
+        if (!log) return p.replayLost ? undefined : [];
+        return log.release();
       },
       shiftTicks: (delta) => {
         p.tickOffset += delta;
@@ -578,6 +609,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       return;
     }
     if (!result.afterCutover) c.rolledBack++;
+    else if (result.movedBack) c.movedBack++;
     const key = result.reason.replace(/\d+/g, '#').slice(0, 120);
     c.failuresByReason[key] = (c.failuresByReason[key] ?? 0) + 1;
     this.log(
@@ -743,6 +775,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     p.lastMigration?.finishCleanup();
     p.frozen?.release();
     p.frozen = undefined;
+    p.replayLog?.release();
+    p.replayLog = undefined;
     if (p.link) {
       p.link.players.delete(p.id);
       this.reportLoad(p.link);
@@ -856,6 +890,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   private forward(p: Player, item: ClientItem): void {
+    if (p.replayLog && p.replayLog.push(item) !== undefined) {
+      // too much to replay: a failure of the new backend now ends in the referral fallback
+      p.replayLog.release();
+      p.replayLog = undefined;
+      p.replayLost = true;
+    }
     const r = this.counters.relayed;
     switch (item.kind) {
       case 'message': {
@@ -947,8 +987,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.relayed.backendToClientMessages++;
         this.counters.relayed.bytesBackendToClient += m.payload.length;
         if (p.traced) this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        // the epoch says which side of a swap the message is on (the client's MigrationGate)
         p.sentOn[m.channel]++;
-        s.pipe.sendMessage(m.channel, m.payload);
+        s.pipe.sendMessage(m.channel, withEpoch(p.epoch, m.payload));
         return;
       }
       case MuxFrame.World: {
@@ -989,7 +1030,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           return; // setup is held until PlayerAccept
         }
         if (packet.type === 'Disconnect') {
-          this.endPlayer(p, packet.reason);
+          if (!this.moveBack(p, `backend ${p.link?.id} disconnected the player: ${packet.reason}`))
+            this.endPlayer(p, packet.reason);
           return;
         }
         this.host.sendControl(s, packet);
@@ -1002,9 +1044,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.traceOf(p, 'backend', 'in', 'PlayerAccept', payload.length);
         for (const q of p.captured.setup) this.traceOf(p, 'client', 'out', q.type, 0);
         this.traceOf(p, 'client', 'out', 'ConnectAccept', 0);
-        // ProxyHello first: this session can migrate, its world frames carry an epoch byte
+        // ProxyHello first: this session can migrate, its world frames and messages carry an epoch byte
         const setup: SessionPacket[] = [
-          { type: 'ProxyHello', flags: 1, epoch: p.epoch },
+          { type: 'ProxyHello', flags: PROXY_HELLO_FLAGS, epoch: p.epoch },
           ...p.captured.setup,
         ];
         if (!this.host.completeAccept(s, setup, tick)) this.forgetPlayer(p);
@@ -1017,7 +1059,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           p.link?.players.delete(p.id);
           p.link = undefined; // the backend already forgot the player
           this.fail(p, RejectCode.Other, reason);
-        } else this.endPlayer(p, reason, false);
+        } else if (!this.moveBack(p, `backend ${p.link?.id} closed the player: ${reason}`))
+          this.endPlayer(p, reason, false);
         return;
       }
       case MuxFrame.Transfer: {
@@ -1030,6 +1073,27 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         break;
     }
     this.counters.dropped.unexpected++;
+  }
+
+  /**
+   * The player's backend failed while the player had just been moved there (the migration's
+   * Resume, or its overlap window): the orchestrator moves it back to the source seamlessly
+   * when the source is still there. True when it does (the caller must not end or rescue it).
+   */
+  private moveBack(p: Player, reason: string): boolean {
+    if (p.state !== 'active') return false;
+    const m = p.migration?.state === 'Resume' ? p.migration : p.lastMigration;
+    if (!m) return false;
+    const r = m.targetFailure(reason);
+    if (r === false) return false;
+    if (r !== true) void this.movedBack(p, m, r);
+    return true;
+  }
+
+  private async movedBack(p: Player, m: MigrationOrchestrator, r: Promise<MigrationResult>): Promise<void> {
+    const result = await r;
+    if (p.migration === m) p.migration = undefined;
+    this.emit('migration', this.info(p), result);
   }
 
   /** End a player's session with a reason the client sees; `tellBackend`: also close it on the backend. */
@@ -1061,6 +1125,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
     link.players.clear();
     for (const p of affected) {
+      // it had just moved here: back to where it came from, seamlessly, when that is still there
+      if (this.moveBack(p, `backend ${link.id} lost: ${reason}`)) continue;
       // the source died mid-migration: abort it (the rescue below takes the player elsewhere)
       p.migration?.abort(`source backend ${link.id} lost: ${reason}`);
       p.link = undefined;
