@@ -49,7 +49,7 @@ import type { StreamClientTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
-import { AdminServer } from './admin.js';
+import { type AdminOptions, AdminServer } from './admin.js';
 import { BackendLink } from './BackendLink.js';
 import {
   type CapturedSession,
@@ -155,9 +155,11 @@ export interface ProxyOptions {
   migration?: ProxyMigrationOptions;
   /**
    * A small admin HTTP endpoint on 127.0.0.1 (opt-in): `GET /sessions`, `GET /stats`,
-   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`).
+   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`). Listing
+   * and moving players need `Authorization: Bearer <token>` (generated and logged once when
+   * `token` is not given); see `AdminOptions` and docs/SECURITY.md.
    */
-  admin?: { port: number; host?: string };
+  admin?: AdminOptions;
 }
 
 /** Where a proxied player is. */
@@ -383,8 +385,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     for (const pool of this.pools) await this.checkPool(pool);
     this.timer = setInterval(() => this.maintain(), this.options.maintainIntervalMs ?? 10);
     if (this.options.admin) {
-      this.admin = new AdminServer(this);
-      await this.admin.listen(this.options.admin.port, this.options.admin.host ?? '127.0.0.1');
+      this.admin = new AdminServer(this, this.options.admin, {
+        registry: this.options.registry,
+        log: this.log,
+        name: `proxy ${this.id}`,
+      });
+      await this.admin.listen();
     }
     return [...this.addresses];
   }
