@@ -8,7 +8,7 @@ import {
   UNORDERED,
   UNREL,
 } from './testing/channels.js';
-import { checkIndexedPayload, createLinkPair, type LinkPair, indexedPayload } from './testing/linkPair.js';
+import { checkIndexedPayload, createLinkPair, indexedPayload, type LinkPair } from './testing/linkPair.js';
 
 const DEEP = process.env.BATON_DEEP === '1';
 
