@@ -68,3 +68,8 @@ export function linkChannelsFor(protocol: Protocol): SessionChannelConfig[] {
   for (const c of protocol.channels) out.push({ mode: c.mode, direction: c.direction, priority: c.priority });
   return out;
 }
+
+/** Room for a world frame in one link packet (asked of the link; else a generous header allowance). */
+export function worldFrameRoom(link: LinkLike, mtu: number): number {
+  return link.maxUnfragmentedPayload?.(WORLD_CHANNEL) ?? mtu - 32;
+}
