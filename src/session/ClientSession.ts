@@ -236,6 +236,10 @@ export class ClientSession {
       this.end('timed out', 'timeout', false);
       return;
     }
+    if (this.link?.evicted) {
+      this.end('receive buffers over the memory budget', 'closed', true);
+      return;
+    }
     if (beforeFlush && this.state === 'connected') {
       beforeFlush();
       if (this.isClosed()) return;
@@ -500,7 +504,10 @@ export class ClientSession {
     }
     this.state = 'closed';
     this.queue = [];
-    if (this.link) this.link.onMessage = () => {};
+    if (this.link) {
+      this.link.onMessage = () => {};
+      this.link.close?.();
+    }
     const socket = this.socket;
     void socket?.close();
     const pending = this.pending;

@@ -1,3 +1,4 @@
+import { processReceiveBudget, type ReceiveBudgetStats } from '../link/ReceiveBudget.js';
 import { DecodeError } from '../serde/index.js';
 import type {
   DatagramServerSocket,
@@ -116,6 +117,8 @@ export interface SessionHostStats {
     unexpected: number;
     /** Exceptions thrown below the session (a bug there); counted instead of escaping. */
     internalErrors: number;
+    /** Sessions closed because the shared receive budget evicted their link (it held the most). */
+    receiveBudgetEvictions: number;
   };
 }
 
@@ -153,6 +156,7 @@ export class SessionHost {
       superseded: 0,
       unexpected: 0,
       internalErrors: 0,
+      receiveBudgetEvictions: 0,
     },
   };
   private readonly sockets: (DatagramServerSocket | undefined)[] = [];
@@ -220,6 +224,11 @@ export class SessionHost {
     };
   }
 
+  /** The receive-buffer budget this host's links share (evictions, bytes held, peak). */
+  get receiveBudget(): ReceiveBudgetStats {
+    return { ...(this.o.link?.receiveBudget ?? processReceiveBudget()).stats };
+  }
+
   /** Inbound datagrams waiting for the next step. */
   get queuedDatagrams(): number {
     return this.queue.length;
@@ -269,6 +278,9 @@ export class SessionHost {
         this.reject(s, RejectCode.HandshakeTimeout, 'handshake timed out');
       } else if (s.link.timedOut) {
         this.close(s, 'timed out', false);
+      } else if (s.link.evicted) {
+        this.stats.dropped.receiveBudgetEvictions++;
+        this.closeOrReject(s, EVICTED_REASON);
       }
     }
   }
@@ -707,6 +719,7 @@ export class SessionHost {
     if (cache?.get(s.peer) === s) cache.delete(s.peer);
     this.dirty.delete(s);
     s.link.onMessage = () => {};
+    s.link.close?.();
     this.sockets[s.socketIndex]?.disconnectPeer(s.peer);
   }
 
@@ -741,6 +754,9 @@ export class SessionHost {
     sock.send(peer, data);
   }
 }
+
+/** Why a session whose link the shared receive budget evicted is closed. */
+export const EVICTED_REASON = 'receive buffers over the memory budget (this peer held the most)';
 
 /** Room for a world frame in one link packet (moved to linkTypes; re-exported for callers). */
 export { worldFrameRoom } from './linkTypes.js';
