@@ -145,6 +145,8 @@ export interface ProxyOptions {
   /** Update the registry's load of a backend as players come and go (default true). */
   reportLoad?: boolean;
   maxPlayers?: number;
+  /** Most players still in the handshake (or closing) at once, beyond → "server busy"; separate from maxPlayers (default max(256, maxPlayers)). */
+  maxPendingHandshakes?: number;
   handshakeTimeoutMs?: number;
   link?: SessionLinkOptions;
   linkFactory?: LinkFactory;
@@ -363,7 +365,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       serverInfo: () => ({ name: this.id, motd: '', maxPlayers: options.maxPlayers ?? 4096 }),
       currentTick: () => 0,
       maxPlayers: options.maxPlayers ?? 4096,
-      maxPendingHandshakes: Math.max(256, options.maxPlayers ?? 4096),
+      maxPendingHandshakes: options.maxPendingHandshakes ?? Math.max(256, options.maxPlayers ?? 4096),
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       link: options.link,
       onInbound: () => this.schedule(),
