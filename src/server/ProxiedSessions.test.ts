@@ -187,6 +187,17 @@ describe('ProxiedSessions: per-link queues', () => {
   });
 });
 
+describe('ProxiedSessions: tick-buffered input', () => {
+  it('more than the tick buffer holds ends the session with a reason, never a silent drop', async () => {
+    const h = await withPlayer();
+    for (let i = 0; i < 1025; i++)
+      h.proxy.sendFrame(MuxFrame.Message, 1, encodeMuxMessage(0, Uint8Array.of(1), 1e6));
+    for (let i = 0; i < 5 && h.closed.length === 0; i++) await h.step();
+    expect(h.closed[0]).toMatch(/too much tick-buffered input/);
+    expect(h.backend.stats.dropped.tickOverflow).toBe(1);
+  });
+});
+
 describe('ProxiedSessions: fencing', () => {
   it('after LinkHello the backend pings well within the proxy timeout', async () => {
     const h = await withPlayer({ heartbeatIntervalMs: 1000 });

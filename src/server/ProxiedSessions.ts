@@ -127,6 +127,8 @@ export interface ProxiedStats {
     unknownSession: number;
     /** Frame types or control packets not allowed in this direction. */
     unexpected: number;
+    /** Tick-buffered messages beyond a player's tick buffer (its session ends with a reason). */
+    tickOverflow: number;
     /** Frames of a link that was fenced or lost before they were processed. */
     discardedWithLink: number;
     /** Frames the stream refused to send (closed or backed up). */
@@ -294,6 +296,7 @@ export class ProxiedSessions {
       malformed: 0,
       unknownSession: 0,
       unexpected: 0,
+      tickOverflow: 0,
       discardedWithLink: 0,
       refusedSends: 0,
     },
@@ -666,6 +669,12 @@ export class ProxiedSessions {
   private deliver(s: ProxiedSession, type: number, payload: Uint8Array): void {
     if (!s.mux.deliverFrame(type, payload)) this.stats.dropped.unexpected++;
     if (s.mux.refused > 0) this.countSend(s);
+    if (s.mux.tickDropped > 0) {
+      // input the proxy acknowledged to the client cannot be held: the session ends, not the input silently
+      this.stats.dropped.tickOverflow += s.mux.tickDropped;
+      s.mux.tickDropped = 0;
+      this.close(s, 'too much tick-buffered input waiting for future ticks', true);
+    }
   }
 
   /** Input of a frozen player: held in order until Thaw; past the bound the session ends (never a silent drop). */
