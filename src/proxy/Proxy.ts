@@ -50,7 +50,7 @@ import type { DatagramServerTransport, TransportAddress } from '../transport/typ
 import { type Clock, systemClock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 import { type AdminOptions, AdminServer } from './admin.js';
-import { BackendLink } from './BackendLink.js';
+import { type BackendDownKind, BackendLink } from './BackendLink.js';
 import {
   type CapturedSession,
   captureConnect,
@@ -131,6 +131,13 @@ export interface ProxyOptions {
   heartbeatIntervalMs?: number;
   /** A backend silent this long is marked down and its players referred or disconnected (default 3000 ms). */
   backendTimeoutMs?: number;
+  /**
+   * A backend this proxy found down (lost, unreachable, or refusing this proxy) is probed again
+   * with backoff: from `initialMs` (default 500), doubling up to `maxMs` (default 30 000). When
+   * it answers (stream accepted and a heartbeat answered) it is marked `up` again in the
+   * registry. `false` turns probing off.
+   */
+  backendProbe?: { initialMs?: number; maxMs?: number } | false;
   /** How often links are maintained (heartbeats, timeouts, resends), ms (default 10). */
   maintainIntervalMs?: number;
   /** Open a backend link another way (tests: memory streams). Default: mutual TLS from `tls`. */
@@ -205,7 +212,21 @@ export interface ProxyStats {
     bytesClientToBackend: number;
     bytesBackendToClient: number;
   };
-  backends: { connected: number; connectFailures: number; lost: number };
+  backends: {
+    connected: number;
+    connectFailures: number;
+    lost: number;
+    /** Backends that refused this proxy (configuration errors; the registry is not touched). */
+    refused: number;
+    /** Backends found down that answered a probe again (marked `up` again). */
+    recovered: number;
+    /** Probes that failed (each one reschedules with a longer backoff). */
+    probeFailures: number;
+    /** Backends this proxy holds down now, with why, and when it probes them next. */
+    unavailable: BackendUnavailable[];
+  };
+  /** Frames of a backend link this proxy gave up, or for a player it routes elsewhere (fencing). */
+  fencedFrames: number;
   referrals: { sent: number; verified: number; rejected: number };
   disconnectsOnBackendLoss: number;
   /** Pools found without ticket keys (seamless migration disabled there). */
@@ -228,6 +249,17 @@ export interface ProxyStats {
   };
 }
 
+/** A backend the proxy holds down (not routed to) until a probe finds it answering. */
+export interface BackendUnavailable {
+  readonly id: string;
+  readonly kind: BackendDownKind;
+  readonly reason: string;
+  /** Probes failed since it went down. */
+  readonly failedProbes: number;
+  /** Ms until the next probe (0: under way or due). */
+  readonly nextProbeInMs: number;
+}
+
 /** Events of {@link Proxy}. */
 export type ProxyEvents = {
   /** A player was accepted and is relayed to `backendId`. */
@@ -238,6 +270,13 @@ export type ProxyEvents = {
   reject: (address: string, reason: string) => void;
   /** A backend link went down (stream closed, heartbeat timeout, could not connect). */
   backendDown: (backendId: string, reason: string) => void;
+  /**
+   * A backend authenticated this proxy and refused it (e.g. its `allowedProxies`): a
+   * configuration error. The backend is not marked down in the registry.
+   */
+  backendRefused: (backendId: string, reason: string) => void;
+  /** A backend this proxy had found down answered a probe again (marked `up`). */
+  backendRecovered: (backendId: string) => void;
   /** A player was sent elsewhere with a ClientReferral. */
   referral: (info: ProxySessionInfo, backendId: string, reason: string) => void;
   /** A pool cannot migrate seamlessly (reason). */
@@ -246,6 +285,14 @@ export type ProxyEvents = {
   migration: (info: ProxySessionInfo, result: MigrationResult) => void;
   error: (error: unknown) => void;
 };
+
+interface Unavailable {
+  kind: BackendDownKind;
+  reason: string;
+  failedProbes: number;
+  nextProbeAt: number;
+  probing: boolean;
+}
 
 interface Player {
   readonly id: number;
@@ -293,6 +340,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   private readonly clock: Clock;
   private readonly players = new Map<number, Player>();
   private readonly links = new Map<string, BackendLink>();
+  /** Backends held down by this proxy, probed with backoff (see `backendProbe`). */
+  private readonly unavailable = new Map<string, Unavailable>();
+  /** Last fencing epoch per backend id (LinkHello). */
+  private readonly linkEpochs = new Map<string, number>();
   private readonly addresses: TransportAddress[] = [];
   private readonly referralKeys: Ed25519KeyPair;
   private readonly referralNonces: NonceStore;
@@ -330,7 +381,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       bytesClientToBackend: 0,
       bytesBackendToClient: 0,
     },
-    backends: { connected: 0, connectFailures: 0, lost: 0 },
+    backends: { connected: 0, connectFailures: 0, lost: 0, refused: 0, recovered: 0, probeFailures: 0 },
+    fencedFrames: 0,
     referrals: { sent: 0, verified: 0, rejected: 0 },
     disconnectsOnBackendLoss: 0,
     dropped: {
@@ -375,7 +427,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       onControl: (s, p) => this.clientControl(s, p),
     });
     options.registry.events.on('registered', (r) => {
+      this.probeSoon(r.id);
       if (this.started) void this.checkPool(r.pool);
+    });
+    // a backend held down here that someone saw come back: probe it now, not at the end of the backoff
+    options.registry.events.on('health', (r) => {
+      if (r.health === 'up') this.probeSoon(r.id);
     });
   }
 
@@ -430,7 +487,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       players: this.players.size,
       routed: c.routed,
       relayed: { ...c.relayed },
-      backends: { ...c.backends },
+      backends: { ...c.backends, unavailable: this.unavailableList() },
+      fencedFrames: c.fencedFrames,
       referrals: { ...c.referrals },
       disconnectsOnBackendLoss: c.disconnectsOnBackendLoss,
       poolsWithoutMigration: this.disabledPools.size,
@@ -741,7 +799,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.referrals.verified++;
         captured.referralVerified = true;
         const named = await this.options.registry.get(verdict.target);
-        if (named && canTakePlayers(named)) {
+        if (named && canTakePlayers(named) && !this.unavailable.has(named.id)) {
           target = named;
           p.pool = named.pool;
         }
@@ -827,14 +885,19 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         servername: this.options.tls!.servername,
         handshakeTimeoutMs: this.options.tls!.handshakeTimeoutMs ?? 5000,
       });
+    const epoch = ((this.linkEpochs.get(record.id) ?? 0) + 1) >>> 0;
+    this.linkEpochs.set(record.id, epoch);
     const link = new BackendLink(
       record,
       dial,
       this.clock,
-      this.options.heartbeatIntervalMs ?? 500,
-      this.options.backendTimeoutMs ?? 3000,
+      {
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 500,
+        timeoutMs: this.options.backendTimeoutMs ?? 3000,
+      },
+      epoch,
       (l, type, sid, payload) => this.backendFrame(l, type, sid, payload),
-      (l, reason) => this.backendDown(l, reason),
+      (l, reason, kind) => this.backendDown(l, reason, kind),
     );
     link.ready.then(
       () => {
@@ -846,8 +909,82 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     return link;
   }
 
+  /** Backends not to route to: down links, and the ones this proxy holds down until a probe answers. */
   private downIds(): string[] {
-    return [...this.links.values()].filter((l) => l.state === 'down').map((l) => l.id);
+    const ids = new Set(this.unavailable.keys());
+    for (const l of this.links.values()) if (l.state === 'down') ids.add(l.id);
+    return [...ids];
+  }
+
+  private probeSoon(id: string): void {
+    const u = this.unavailable.get(id);
+    if (u && !u.probing) u.nextProbeAt = 0;
+  }
+
+  private probeDelay(failedProbes: number): number {
+    const o = this.options.backendProbe || {};
+    const initial = Math.max(1, o.initialMs ?? 500);
+    const max = Math.max(initial, o.maxMs ?? 30_000);
+    return Math.min(max, initial * 2 ** Math.min(failedProbes, 30));
+  }
+
+  private unavailableList(): BackendUnavailable[] {
+    const now = this.clock.now();
+    return [...this.unavailable.entries()].map(([id, u]) => ({
+      id,
+      kind: u.kind,
+      reason: u.reason,
+      failedProbes: u.failedProbes,
+      nextProbeInMs: u.probing ? 0 : Math.max(0, Math.round(u.nextProbeAt - now)),
+    }));
+  }
+
+  /**
+   * Probe the backends held down whose backoff ran out: a new link, accepted and answering a
+   * heartbeat, brings the backend back (registry `up` if it was marked `down`). A failed probe
+   * goes through `backendDown` again, which doubles the backoff.
+   */
+  private probeBackends(): void {
+    if (this.options.backendProbe === false) return;
+    const now = this.clock.now();
+    for (const [id, u] of this.unavailable) {
+      if (u.probing || now < u.nextProbeAt) continue;
+      u.probing = true;
+      void this.probe(id, u);
+    }
+  }
+
+  private async probe(id: string, u: Unavailable): Promise<void> {
+    let record: BackendRecord | undefined;
+    try {
+      record = await this.options.registry.get(id);
+    } catch {
+      record = undefined;
+    }
+    if (this.closed || this.unavailable.get(id) !== u) return;
+    if (!record) {
+      // removed from the registry: nothing to bring back
+      this.unavailable.delete(id);
+      return;
+    }
+    const existing = this.links.get(id);
+    const link = existing && existing.state !== 'down' ? existing : this.linkTo(record);
+    try {
+      await link.answered;
+    } catch {
+      return; // backendDown rescheduled it
+    }
+    if (this.closed || this.unavailable.get(id) !== u || this.links.get(id) !== link) return;
+    this.unavailable.delete(id);
+    this.counters.backends.recovered++;
+    this.log(`proxy ${this.id}: backend ${id} answers again (link epoch ${link.epoch})`);
+    try {
+      const now = await this.options.registry.get(id);
+      if (now?.health === 'down') await this.options.registry.update(id, { health: 'up' });
+    } catch {
+      // the registry will be told by the next recovery or by the backend itself
+    }
+    this.emit('backendRecovered', id);
   }
 
   // ---- client side ----------------------------------------------------------------------------
@@ -944,6 +1081,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   // ---- backend side ---------------------------------------------------------------------------
 
   private backendFrame(link: BackendLink, type: number, sessionId: number, payload: Uint8Array): void {
+    if (this.links.get(link.id) !== link) {
+      this.counters.fencedFrames++;
+      return;
+    }
     if (sessionId === 0) {
       try {
         if (!link.heartbeat?.handle(type, payload)) this.counters.dropped.unexpected++;
@@ -962,7 +1103,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       }
       return;
     }
-    if (!p || p.link !== link || p.state === 'closed') {
+    if (p && p.state !== 'closed' && p.link !== link) {
+      // a link this proxy gave up, or a player it routes elsewhere now: never relayed
+      this.counters.fencedFrames++;
+      return;
+    }
+    if (!p || p.state === 'closed') {
       this.counters.dropped.unknownSession++;
       return;
     }
@@ -1114,7 +1260,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.forgetPlayer(p);
   }
 
-  private backendDown(link: BackendLink, reason: string): void {
+  private backendDown(link: BackendLink, reason: string, kind: BackendDownKind = 'lost'): void {
     if (this.links.get(link.id) !== link) return;
     const wasUp = link.state === 'up';
     if (link.state !== 'down') {
@@ -1123,11 +1269,28 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     }
     this.links.delete(link.id);
     void link.shutdown(reason);
-    if (wasUp) this.counters.backends.lost++;
-    else this.counters.backends.connectFailures++;
-    this.log(`proxy ${this.id}: backend ${link.id} down: ${reason}`);
-    void this.options.registry.update(link.id, { health: 'down' }).catch(() => {});
-    this.emit('backendDown', link.id, reason);
+    const known = this.unavailable.get(link.id);
+    this.unavailable.set(link.id, {
+      kind,
+      reason,
+      failedProbes: known ? known.failedProbes + 1 : 0,
+      nextProbeAt: this.clock.now() + this.probeDelay(known ? known.failedProbes + 1 : 0),
+      probing: false,
+    });
+    if (known?.probing) {
+      // a probe failed: the backend is still down, already said so
+      this.counters.backends.probeFailures++;
+    } else if (kind === 'refused') {
+      this.counters.backends.refused++;
+      this.log(`proxy ${this.id}: ${reason}`);
+      this.emit('backendRefused', link.id, reason);
+    } else {
+      if (wasUp) this.counters.backends.lost++;
+      else this.counters.backends.connectFailures++;
+      this.log(`proxy ${this.id}: backend ${link.id} down: ${reason}`);
+      void this.options.registry.update(link.id, { health: 'down' }).catch(() => {});
+      this.emit('backendDown', link.id, reason);
+    }
     for (const m of [...link.migrating.values()]) m.abort(`target backend ${link.id} lost: ${reason}`);
     link.migrating.clear();
     const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
@@ -1258,6 +1421,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         const silent = link.maintain();
         if (silent) this.backendDown(link, silent);
       }
+      this.probeBackends();
       for (const p of this.players.values()) {
         if (p.state !== 'active' || !p.link || p.frozen) continue;
         const rtt = Math.round(p.session.rttMs);
