@@ -7,9 +7,13 @@
  *   freeze window p50/p99)
  * - `POST /sessions/:id/migrate?to=backendId` — migrate a player seamlessly; answers with the
  *   result once it finished (200 when ok, 409 when it failed, 404 for an unknown session)
+ * - `POST /backends/:id/drain` — drain a backend (every player migrated elsewhere in its pool,
+ *   then it leaves the pool); answers once done (200 when every player moved, else 409)
+ * - `GET /metrics` — Prometheus exposition of the proxy's metrics
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DrainResult } from './drain.js';
 import type { MigrationResult } from './migration/MigrationOrchestrator.js';
 import type { ProxySessionInfo, ProxyStats } from './Proxy.js';
 
@@ -18,6 +22,8 @@ export interface AdminTarget {
   sessions(): ProxySessionInfo[];
   readonly stats: ProxyStats;
   migrate(sessionId: number, backendId: string): Promise<MigrationResult>;
+  drain(backendId: string): Promise<DrainResult>;
+  readonly metrics: { text(): Promise<string>; readonly contentType: string };
 }
 
 export class AdminServer {
@@ -70,6 +76,19 @@ export class AdminServer {
     }
     if (req.method === 'GET' && url.pathname === '/stats') {
       send(res, 200, this.proxy.stats);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      const text = await this.proxy.metrics.text();
+      res.writeHead(200, { 'content-type': this.proxy.metrics.contentType });
+      res.end(text);
+      return;
+    }
+    const drain = /^\/backends\/([^/]+)\/drain$/.exec(url.pathname);
+    if (req.method === 'POST' && drain) {
+      req.resume(); // no body expected
+      const result = await this.proxy.drain(decodeURIComponent(drain[1]));
+      send(res, result.unknown ? 404 : result.failed.length === 0 ? 200 : 409, result);
       return;
     }
     const m = /^\/sessions\/(\d+)\/migrate$/.exec(url.pathname);

@@ -8,6 +8,8 @@ export {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+export type { DrainOptions, DrainResult } from './drain.js';
+export { ProxyMetrics, type ProxyMetricsOptions } from './metrics.js';
 export { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
 export {
   DEFAULT_MIGRATION_TIMEOUTS,
