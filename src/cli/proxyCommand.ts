@@ -20,7 +20,7 @@ export async function runProxyCommand(values: { config?: string }): Promise<numb
   let logger: pino.Logger | undefined;
   try {
     const config = loadProxyConfig(file);
-    logger = pino({ level: config.log.level, base: { proxy: config.id } });
+    logger = pino({ level: config.log.level });
     const { proxy, closeStores } = await proxyFromConfig(config, file, logger);
     // a pool that claims seamless migration must be able to do it from the first player on
     const unable: string[] = [];

@@ -5,6 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadProxyConfig, validateProxyConfig } from './load.js';
 import type { ProxyConfigInput } from './schema.js';
 
+// a config broken on purpose: fields of any shape are written into it
+// biome-ignore lint/suspicious/noExplicitAny: mutations write fields of the wrong type
+type Loose = any;
+
 const valid = (): ProxyConfigInput => ({
   id: 'proxy-1',
   protocol: { module: './protocol.js' },
@@ -45,7 +49,7 @@ describe('proxy config schema', () => {
   });
 
   // each wrong field → a problem that names its path
-  const cases: [string, (c: any) => void, string][] = [
+  const cases: [string, (c: Loose) => void, string][] = [
     ['missing id type', (c) => (c.id = 5), 'id: '],
     ['protocol module missing', (c) => delete c.protocol.module, 'protocol.module: '],
     ['unknown auth mode', (c) => (c.auth = { mode: 'magic' }), 'auth.mode: '],
@@ -97,14 +101,14 @@ describe('proxy config schema', () => {
   }
 
   it('a pool that does not claim seamless migration needs no ticket keys', () => {
-    const c = valid() as any;
+    const c: Loose = valid();
     delete c.backends[1].ticketPublicKey;
     c.pools[0].seamlessMigration = false;
     expect(problems(c)).toEqual([]);
   });
 
   it('reports every problem at once', () => {
-    const c = valid() as any;
+    const c: Loose = valid();
     c.listeners[0].port = -1;
     c.backends[0].port = 'x';
     c.log.level = 'loud';
