@@ -17,7 +17,7 @@ import { MemoryHub } from '../src/transport/MemoryHub.js';
 import {
   createTestCertificates,
   type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
+} from './helpers/testCertificates.js';
 import type { TransportAddress } from '../src/transport/types.js';
 import { type ClusterChannels, clusterProtocol } from './helpers/cluster.js';
 import { Input } from './helpers/protocol.js';
@@ -86,7 +86,7 @@ let certs: TestCertificates;
 /** The backend fixture bundled once into plain JS: a child then starts in a fraction of tsx's time. */
 let backendScript: string;
 beforeAll(async () => {
-  certs = createTestCertificates();
+  certs = await createTestCertificates();
   // beside node_modules, so the bundle's bare imports (ws) resolve
   backendScript = resolve(here, '../node_modules/.cache/baton-soak/soakBackend.mjs');
   await build({

@@ -9,6 +9,7 @@ import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
 import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
+import { sleep } from './signals.js';
 
 /** Options of the main demo: seamless migration between two backends. */
 export interface MigrationDemoOptions {
@@ -18,6 +19,8 @@ export interface MigrationDemoOptions {
   /** Each bot is moved to the other backend about this often (default 3 s). */
   migrateEverySeconds?: number;
   log?: (line: string) => void;
+  /** Ends the demo early (Ctrl-C): it still closes everything and removes its temporary files. */
+  signal?: AbortSignal;
 }
 
 const Position = component('Position', { x: t.f32, y: t.f32 });
@@ -204,7 +207,7 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
       return { lost, outOfOrder };
     };
     const summary = setInterval(() => line(false), 1000);
-    await new Promise((r) => setTimeout(r, o.durationSeconds * 1000));
+    await sleep(o.durationSeconds * 1000, o.signal);
     clearInterval(migrations);
     sending = false;
     // let every migration finish and every input arrive before counting

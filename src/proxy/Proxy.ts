@@ -48,6 +48,7 @@ import { type PemInput, tlsStreamClient } from '../transport/stream/TlsStream.js
 import type { StreamClientTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
+import { type Logger, silentLogger } from '../util/Logger.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 import { type AdminOptions, AdminServer } from './admin.js';
 import { type BackendDownKind, BackendLink } from './BackendLink.js';
@@ -57,6 +58,8 @@ import {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+import { type DrainOptions, type DrainResult, drainPlayers } from './drain.js';
+import { ProxyMetrics, type ProxyMetricsOptions, serveMetrics } from './metrics.js';
 import { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
 import {
   DEFAULT_MIGRATION_TIMEOUTS,
@@ -158,8 +161,15 @@ export interface ProxyOptions {
   link?: SessionLinkOptions;
   linkFactory?: LinkFactory;
   clock?: Clock;
-  /** Log lines (default console.log). */
+  /** Log lines (default: to `logger` at info, else nowhere). */
   log?: (line: string) => void;
+  /** A pino-compatible structured logger (default: silent). */
+  logger?: Logger;
+  /**
+   * Prometheus metrics (`proxy.metrics`): served on `GET /metrics` of the admin endpoint, and
+   * on a port of their own when `port` is given (0 picks one: `proxy.metricsPort`).
+   */
+  metrics?: ProxyMetricsOptions & { port?: number; host?: string };
   /** Seamless migration tuning (timeouts, overlap window, buffer bounds). */
   migration?: ProxyMigrationOptions;
   /**
@@ -322,6 +332,8 @@ interface Player {
 }
 
 const U32_MAX_TICK = 0xffffffff;
+/** Players a backend's own drain moves at once, per proxy. */
+const DRAIN_CONCURRENCY = 8;
 
 /**
  * ```ts
@@ -366,6 +378,14 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     bufferedFrames: 0,
   };
   private admin?: AdminServer;
+  private readonly logger: Logger;
+  private metricsInstance?: ProxyMetrics;
+  private metricsServer?: { port: number; close(): Promise<void> };
+  /** Backends being drained (a drain asked twice runs once). */
+  private readonly draining = new Map<string, Promise<DrainResult>>();
+  /** Players backends asked to move anywhere (a backend's own drain), bounded like a drain. */
+  private readonly drainQueue: Player[] = [];
+  private drainWorkers = 0;
   private scheduled = false;
   /** Whether the protocol has tick-buffered channels (else the pump never looks for their input). */
   private readonly hasTickChannels: boolean;
@@ -406,7 +426,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.hasTickChannels = options.protocol.channels.some((c) => c.mode === 'tick-buffered');
     this.referralKeys = options.referral?.keyPair ?? generateEd25519KeyPair();
     this.referralNonces = options.referral?.nonceStore ?? new InMemoryNonceStore();
-    this.log = options.log ?? ((line) => console.log(line));
+    this.logger = options.logger ?? silentLogger;
+    this.log = options.log ?? ((line) => this.logger.info({ proxy: this.id }, line));
+    if (options.metrics || options.admin) this.metricsInstance = this.createMetrics();
     this.bufferBudget = new GlobalBufferBudget(options.migration?.maxGlobalBufferedBytes ?? 64 * 1024 * 1024);
     if (options.trace) this.trace = new TraceWriter(options.trace.file);
     this.host = new SessionHost({
@@ -451,7 +473,124 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       });
       await this.admin.listen();
     }
+    const m = this.options.metrics;
+    if (m?.port !== undefined)
+      this.metricsServer = await serveMetrics(this.metrics, m.port, m.host ?? '127.0.0.1');
     return [...this.addresses];
+  }
+
+  /** Prometheus metrics of this proxy (its own registry; made on first use unless `metrics`/`admin` is set). */
+  get metrics(): ProxyMetrics {
+    this.metricsInstance ??= this.createMetrics();
+    return this.metricsInstance;
+  }
+
+  /** The port of the metrics listener, when `metrics.port` is configured. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  private createMetrics(): ProxyMetrics {
+    const m = new ProxyMetrics(this, this.options.metrics);
+    this.on('migration', (_info, result) => m.observeMigration(result));
+    return m;
+  }
+
+  /**
+   * Drain a backend (a deploy, a scale-in): it is marked `draining` in the registry (no new
+   * players), every player on it is migrated seamlessly to the least loaded other backend of
+   * its pool (`concurrency` at once, rolled-back moves retried), then it leaves the registry
+   * and its link closes. Players see no disconnect. Resolves to how many moved and which
+   * could not (they stay on the backend, which then stays registered as `draining`).
+   */
+  drain(backendId: string, options: DrainOptions = {}): Promise<DrainResult> {
+    const running = this.draining.get(backendId);
+    if (running) return running;
+    const run = this.runDrain(backendId, options).finally(() => this.draining.delete(backendId));
+    this.draining.set(backendId, run);
+    return run;
+  }
+
+  private async runDrain(backendId: string, options: DrainOptions): Promise<DrainResult> {
+    const registry = this.options.registry;
+    if (!(await registry.get(backendId)))
+      return { backendId, moved: 0, failed: [], removed: false, unknown: true };
+    await registry.update(backendId, { health: 'draining' });
+    this.logger.info({ proxy: this.id, backend: backendId }, 'drain started');
+    const { moved, failed } = await drainPlayers(
+      {
+        playersOn: (id) => {
+          const out: number[] = [];
+          for (const p of this.players.values())
+            if (p.state === 'active' && p.link?.id === id && !p.migration) out.push(p.id);
+          return out;
+        },
+        pickTarget: (sessionId, from) => this.drainTarget(this.players.get(sessionId), from),
+        migrate: (sessionId, target) => this.migrate(sessionId, target),
+      },
+      backendId,
+      options,
+    );
+    let removed = false;
+    if (failed.length === 0 && options.remove !== false) {
+      removed = await registry.remove(backendId);
+      const link = this.links.get(backendId);
+      if (link && link.players.size === 0) {
+        this.links.delete(backendId);
+        await link.shutdown('backend drained');
+      }
+    }
+    this.logger.info(
+      { proxy: this.id, backend: backendId, moved, failed: failed.length, removed },
+      'drain finished',
+    );
+    return { backendId, moved, failed, removed };
+  }
+
+  /** The least loaded healthy backend of `p`'s pool other than `from`. */
+  private async drainTarget(p: Player | undefined, from: string): Promise<string | undefined> {
+    if (!p) return undefined;
+    try {
+      const t = await this.options.registry.pickLeastLoaded(p.pool, { exclude: [from, ...this.downIds()] });
+      return t?.id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A backend asked to move a player anywhere (an empty Transfer target: `server.drain()`): it
+   * is draining. Queued and run a few at a time, as `drain` does.
+   */
+  private drainFromBackend(p: Player): void {
+    const link = p.link;
+    if (!link) return;
+    if (!this.draining.has(link.id))
+      void this.options.registry.update(link.id, { health: 'draining' }).catch(() => {});
+    this.drainQueue.push(p);
+    if (this.drainWorkers >= DRAIN_CONCURRENCY) return;
+    this.drainWorkers++;
+    void this.drainWorker().finally(() => {
+      this.drainWorkers--;
+    });
+  }
+
+  private async drainWorker(): Promise<void> {
+    for (let q = this.drainQueue.shift(); q; q = this.drainQueue.shift()) {
+      if (q.state !== 'active' || !q.link || q.migration) continue;
+      const from = q.link.id;
+      let result: MigrationResult | undefined;
+      for (let attempt = 0; attempt < 3 && q.state === 'active' && q.link?.id === from; attempt++) {
+        const target = await this.drainTarget(q, from);
+        if (!target) break;
+        result = await this.migrate(q.id, target);
+        if (result.ok) break;
+      }
+      if (result && !result.ok)
+        this.log(
+          `proxy ${this.id}: session ${q.id} could not leave draining backend ${from}: ${result.reason}`,
+        );
+    }
   }
 
   /** The admin endpoint's port, when `admin` is configured. */
@@ -736,6 +875,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
    * `poolStatus`).
    */
   private async backendTransfer(p: Player, target: string): Promise<void> {
+    if (target === '') {
+      this.drainFromBackend(p);
+      return;
+    }
     const status = await this.poolStatus(p.pool);
     if (status.seamlessMigration) {
       const r = await this.migrate(p.id, target);
@@ -757,6 +900,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.admin?.close();
+    await this.metricsServer?.close();
+    this.metricsInstance?.close();
     for (const p of this.players.values()) {
       p.migration?.abort('proxy closing');
       p.lastMigration?.finishCleanup();

@@ -3,7 +3,7 @@ import type { Protocol } from '../../src/index.js';
 import { OfflineAuthenticator, Server } from '../../src/server/index.js';
 import type { ProxyListenOptions } from '../../src/server/ProxiedSessions.js';
 import { tlsStreamServer } from '../../src/transport/stream/index.js';
-import type { TestCertificates } from '../../src/transport/stream/testing/testCertificates.js';
+import type { TestCertificates } from './testCertificates.js';
 import { type ClusterChannels, clusterProtocol, type TestBackend } from './cluster.js';
 
 /**
