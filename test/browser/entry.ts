@@ -1,6 +1,7 @@
-// Bundled by esbuild and run inside Chromium by test/browser.test.ts: the real client library
-// over the browser's own WebSocket, talking to a Node server.
-import { browserWebSocketClient, Client } from '../../src/client/index.js';
+// A `<script type="module">` run inside Chromium by test/browser.test.ts: the shipped client
+// bundle (every library import here resolves to `/baton-client.js`) over the browser's own
+// WebSocket, talking to a Node server.
+import { browserWebSocketClient, Client } from '../../src/client/browser.js';
 import { Chat, protocol } from '../helpers/protocol.js';
 
 async function runBaton(url: string, count: number): Promise<{ echoed: string[]; disconnect: string }> {
