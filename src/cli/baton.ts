@@ -10,9 +10,10 @@ import { runDemo } from './demo.js';
 import { runMigrationDemo } from './migrationDemo.js';
 import { runTrace } from './trace.js';
 
-const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--direct | --cluster]
-         (default: proxy + two backends, bots migrated seamlessly; --direct: one server;
-          --cluster: referral transfers)
+const USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--page-port <n>] [--direct | --cluster]
+         (default: proxy + two backends, bots migrated seamlessly, and a page on 127.0.0.1 that
+          draws them and lets you play, at --page-port (default: any free port; the URL is printed);
+          --direct: one server; --cluster: referral transfers)
        baton trace <file> [--session <id>]`;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,12 +31,17 @@ async function main(argv: string[]): Promise<number> {
       bots: { type: 'string', default: '4' },
       cluster: { type: 'boolean', default: false },
       direct: { type: 'boolean', default: false },
+      'page-port': { type: 'string', default: '0' },
     },
   });
   const durationSeconds = Number(values.duration);
   const bots = Number(values.bots);
   const transport = values.transport;
+  const pagePort = Number(values['page-port']);
   if (
+    !Number.isInteger(pagePort) ||
+    pagePort < 0 ||
+    pagePort > 65535 ||
     !(durationSeconds > 0) ||
     !Number.isInteger(bots) ||
     bots < 1 ||
@@ -46,7 +52,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.cluster) await runClusterDemo({ durationSeconds, bots, transport });
   else if (values.direct) await runDemo({ durationSeconds, bots, transport });
-  else return (await runMigrationDemo({ durationSeconds, bots, transport })) ? 0 : 1;
+  else
+    return (await runMigrationDemo({ durationSeconds, bots, transport, page: { port: pagePort } })) ? 0 : 1;
   return 0;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The browser bundles the package ships, built by esbuild from the TypeScript sources into
  * `dist/browser/`: `baton-client.js`, the client library as one ES module (the package export
- * `baton/client/browser`). `npm run build` writes them; the demo's page server builds them in
+ * `baton/client/browser`), and `demo-page.js`, the script of the demo's page. `npm run build` writes them; the demo's page server builds them in
  * memory when it runs from the sources. esbuild is a build-time dependency only: it is
  * imported here on demand, never by the published runtime.
  */
@@ -16,6 +16,8 @@ export const bundleDir = resolve(packageRoot, 'dist/browser');
 
 /** File name of the client bundle, in `dist/browser/` and at the page server's root URL. */
 export const CLIENT_BUNDLE = 'baton-client.js';
+/** File name of the demo page's script (it imports the client bundle). */
+export const DEMO_PAGE_BUNDLE = 'demo-page.js';
 
 /** One built bundle: its file name, its JavaScript and its source map. */
 export interface BuiltBundle {
@@ -27,6 +29,7 @@ export interface BuiltBundle {
 /** The bundles: file name in `dist/browser/` → entry source, relative to the package root. */
 export const BROWSER_BUNDLES: Readonly<Record<string, string>> = {
   [CLIENT_BUNDLE]: 'src/client/browser.ts',
+  [DEMO_PAGE_BUNDLE]: 'src/cli/demoPage/page/main.ts',
 };
 
 /**
