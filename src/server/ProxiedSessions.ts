@@ -197,7 +197,7 @@ export class ProxiedSession extends ServerSession {
 
 function transportOf(address: string): TransportAddress['transport'] {
   const kind = address.slice(0, address.indexOf(':'));
-  return kind === 'udp' || kind === 'websocket' ? kind : 'memory';
+  return kind === 'udp' || kind === 'websocket' || kind === 'webrtc' ? kind : 'memory';
 }
 
 /** One proxy's stream, as the backend holds it. */
