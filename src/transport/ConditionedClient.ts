@@ -27,13 +27,48 @@ function deliver(c: LinkConditions, rng: SeededRandom, data: Uint8Array, to: (d:
 }
 
 /**
+ * A loss under a reliable ordered stream (TCP under a WebSocket): the lost segment arrives
+ * `resendMs` late, and everything sent after it waits behind it (head-of-line blocking).
+ */
+export interface StreamLossModel {
+  /** Delay of a resent segment, ms (Linux's minimum retransmission timeout is 200 ms). */
+  readonly resendMs: number;
+}
+
+/** A direction of a stream: each datagram arrives no sooner than the one before it. */
+function streamDeliver(
+  c: LinkConditions,
+  rng: SeededRandom,
+  model: StreamLossModel,
+  order: { releaseAt: number },
+  data: Uint8Array,
+  to: (d: Uint8Array) => void,
+): void {
+  const delays = planDelivery(c, rng);
+  // a stream never duplicates; a loss is a resend
+  const delay = delays.length === 0 ? c.latencyMs + model.resendMs : delays[0];
+  const now = Date.now();
+  const at = Math.max(now + delay, order.releaseAt);
+  order.releaseAt = at;
+  if (at <= now) {
+    to(data);
+    return;
+  }
+  const copy = data.slice();
+  setTimeout(() => to(copy), at - now);
+}
+
+/**
  * `transport` with the conditioner on each socket it opens. `seed` makes the losses
- * reproducible for the same sequence of datagrams.
+ * reproducible for the same sequence of datagrams. With `stream`, losses are modelled as a
+ * reliable ordered stream suffers them (late, and holding back what follows) instead of drops:
+ * use it for WebSocket, whose datagrams TCP never loses.
  */
 export function conditionedClient(
   transport: DatagramClientTransport,
   config: LinkConditionerConfig,
   seed = 1,
+  stream?: StreamLossModel,
 ): DatagramClientTransport {
   const up = resolveConditions('toServer', config);
   const down = resolveConditions('toClient', config);
@@ -44,12 +79,21 @@ export function conditionedClient(
       const upRng = new SeededRandom(deriveSeed(seed, 0, 'toServer'));
       const downRng = new SeededRandom(deriveSeed(seed, 0, 'toClient'));
       let closed = false;
+      const upOrder = { releaseAt: 0 };
+      const downOrder = { releaseAt: 0 };
+      const plan = (
+        c: LinkConditions,
+        rng: SeededRandom,
+        order: { releaseAt: number },
+        data: Uint8Array,
+        to: (d: Uint8Array) => void,
+      ) => (stream ? streamDeliver(c, rng, stream, order, data, to) : deliver(c, rng, data, to));
       const socket: DatagramClientSocket = {
         maxDatagramSize: inner.maxDatagramSize,
         onDatagram: () => {},
         onClosed: () => {},
         send(data) {
-          if (!closed) deliver(up, upRng, data, (d) => !closed && inner.send(d));
+          if (!closed) plan(up, upRng, upOrder, data, (d) => !closed && inner.send(d));
         },
         close() {
           closed = true;
@@ -59,7 +103,8 @@ export function conditionedClient(
           return inner.stats;
         },
       };
-      inner.onDatagram = (data) => deliver(down, downRng, data, (d) => !closed && socket.onDatagram(d));
+      inner.onDatagram = (data) =>
+        plan(down, downRng, downOrder, data, (d) => !closed && socket.onDatagram(d));
       inner.onClosed = (reason) => socket.onClosed(reason);
       return socket;
     },
