@@ -7,7 +7,7 @@ import { build, type Plugin } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildBrowserBundles, CLIENT_BUNDLE } from '../src/cli/demoPage/bundles.js';
-import { OfflineAuthenticator, Server, websocketServer } from '../src/server/index.js';
+import { OfflineAuthenticator, Server, webrtcServer, websocketServer } from '../src/server/index.js';
 import { Chat, protocol } from './helpers/protocol.js';
 
 /**
@@ -15,7 +15,8 @@ import { Chat, protocol } from './helpers/protocol.js';
  * `dist/browser/baton-client.js` (built here in memory by the same function, so the test never
  * reads a stale `dist/`) is served as an ES module; the test page is a `<script type="module">`
  * that imports the library from it alone, as a user's page would, and connects over the
- * browser's own WebSocket to a Node server on 127.0.0.1. CI installs Chromium; a developer
+ * browser's own WebSocket, then over its own RTCPeerConnection (WebRTC data channel, signalled
+ * over a WebSocket, loopback ICE), to a Node server on 127.0.0.1. CI installs Chromium; a developer
  * machine without it skips, and says so.
  */
 const CHROMIUM = process.env.BATON_CHROMIUM ?? '/usr/bin/chromium';
@@ -42,7 +43,7 @@ describe.skipIf(!haveChromium)('client in Chromium', () => {
     for (const close of closers.reverse()) await close();
   });
 
-  it('connects over the browser WebSocket, exchanges ordered messages, closes with a reason', async () => {
+  it('connects over the browser WebSocket and over WebRTC, exchanges ordered messages, closes with a reason', async () => {
     const shipped = (await buildBrowserBundles()).find((b) => b.name === CLIENT_BUNDLE)!;
     expect(shipped.text).not.toMatch(/from\s*["']node:/);
     const page = await build({
@@ -66,6 +67,8 @@ describe.skipIf(!haveChromium)('client in Chromium', () => {
     const disconnects: string[] = [];
     server.on('disconnect', (_user, reason) => disconnects.push(reason));
     const address = await server.listen(websocketServer({ host: '127.0.0.1', port: 0 }));
+    // the same server on WebRTC data channels (the browser's RTCPeerConnection, loopback ICE)
+    const rtcAddress = await server.listen(webrtcServer({ host: '127.0.0.1', port: 0 }));
 
     const http: HttpServer = createServer((req, res) => {
       const js = (text: string) => res.writeHead(200, { 'content-type': 'text/javascript' }).end(text);
@@ -100,18 +103,22 @@ describe.skipIf(!haveChromium)('client in Chromium', () => {
     await tab.goto(pageUrl);
 
     const count = 50;
-    const result = await tab.evaluate(
-      ([url, n]) =>
-        (globalThis as unknown as { runBaton(u: string, c: number): Promise<{ echoed: string[] }> }).runBaton(
-          url,
-          n,
-        ),
-      [address.url!, count] as const,
-    );
-    expect(pageErrors).toEqual([]);
-    expect(result.echoed).toEqual(Array.from({ length: count }, (_, i) => `m${i}`));
-    const deadline = Date.now() + 5000;
-    while (disconnects.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(disconnects).toEqual(['browser done']);
+    type Run = (u: string, c: number, t: string) => Promise<{ echoed: string[] }>;
+    for (const [transport, url] of [
+      ['websocket', address.url!],
+      ['webrtc', rtcAddress.url!],
+    ] as const) {
+      disconnects.length = 0;
+      const result = await tab.evaluate(
+        ([u, n, t]) => (globalThis as unknown as { runBaton: Run }).runBaton(u, n, t),
+        [url, count, transport] as const,
+      );
+      expect(pageErrors).toEqual([]);
+      expect(result.echoed, transport).toEqual(Array.from({ length: count }, (_, i) => `m${i}`));
+      const deadline = Date.now() + 5000;
+      while (disconnects.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(disconnects, transport).toEqual(['browser done']);
+      expect(server.users).toEqual([]);
+    }
   });
 });
