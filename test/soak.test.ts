@@ -14,14 +14,11 @@ import { Proxy } from '../src/proxy/index.js';
 import { OfflineAuthenticator } from '../src/server/index.js';
 import { udpServer } from '../src/transport/index.js';
 import { MemoryHub } from '../src/transport/MemoryHub.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from './helpers/testCertificates.js';
 import type { TransportAddress } from '../src/transport/types.js';
 import { type ClusterChannels, clusterProtocol } from './helpers/cluster.js';
 import { Input } from './helpers/protocol.js';
 import { connectDatagrams } from './helpers/rawPeer.js';
+import { createTestCertificates, type TestCertificates } from './helpers/testCertificates.js';
 
 /**
  * Soak (issue 12): one proxy (this process), three backends as child processes, bots with 5 %

@@ -9,10 +9,10 @@ import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
 import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
-import { sleep } from './signals.js';
 import { ClusterView } from './demoPage/ClusterView.js';
 import { type DemoPage, serveDemoPage } from './demoPage/PageServer.js';
 import { Input, Position, protocol } from './demoPage/protocol.js';
+import { sleep } from './signals.js';
 
 /** Options of the main demo: seamless migration between two backends. */
 export interface MigrationDemoOptions {

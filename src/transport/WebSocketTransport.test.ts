@@ -3,8 +3,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { browserWebSocketClient, type WebSocketConstructor } from './BrowserWebSocketTransport.js';
 import { createTestCertificates, type TestCertificates } from '../../test/helpers/testCertificates.js';
+import { browserWebSocketClient, type WebSocketConstructor } from './BrowserWebSocketTransport.js';
 import { waitFor } from './testing/waitFor.js';
 import type { DatagramClientSocket, DatagramServerSocket } from './types.js';
 import {
