@@ -35,12 +35,39 @@ export interface StreamLossModel {
   readonly resendMs: number;
 }
 
-/** A direction of a stream: each datagram arrives no sooner than the one before it. */
+/**
+ * One direction of a stream. Datagrams wait in one FIFO drained by one timer, so each arrives
+ * no sooner than, and never before, the one sent before it (separate timers could fire out of
+ * order, and a datagram due "now" must not overtake earlier ones still waiting).
+ */
+interface StreamOrder {
+  releaseAt: number;
+  readonly queue: { at: number; data: Uint8Array; to: (d: Uint8Array) => void }[];
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+function streamOrder(): StreamOrder {
+  return { releaseAt: 0, queue: [] };
+}
+
+function drainStream(order: StreamOrder): void {
+  order.timer = undefined;
+  const now = Date.now();
+  let i = 0;
+  while (i < order.queue.length && order.queue[i].at <= now) {
+    const { data, to } = order.queue[i++];
+    to(data);
+  }
+  order.queue.splice(0, i);
+  if (order.queue.length > 0)
+    order.timer = setTimeout(() => drainStream(order), Math.max(0, order.queue[0].at - now));
+}
+
 function streamDeliver(
   c: LinkConditions,
   rng: SeededRandom,
   model: StreamLossModel,
-  order: { releaseAt: number },
+  order: StreamOrder,
   data: Uint8Array,
   to: (d: Uint8Array) => void,
 ): void {
@@ -50,12 +77,13 @@ function streamDeliver(
   const now = Date.now();
   const at = Math.max(now + delay, order.releaseAt);
   order.releaseAt = at;
-  if (at <= now) {
+  if (at <= now && order.queue.length === 0) {
     to(data);
     return;
   }
-  const copy = data.slice();
-  setTimeout(() => to(copy), at - now);
+  order.queue.push({ at, data: data.slice(), to });
+  if (order.timer === undefined)
+    order.timer = setTimeout(() => drainStream(order), Math.max(0, order.queue[0].at - now));
 }
 
 /**
@@ -79,12 +107,12 @@ export function conditionedClient(
       const upRng = new SeededRandom(deriveSeed(seed, 0, 'toServer'));
       const downRng = new SeededRandom(deriveSeed(seed, 0, 'toClient'));
       let closed = false;
-      const upOrder = { releaseAt: 0 };
-      const downOrder = { releaseAt: 0 };
+      const upOrder = streamOrder();
+      const downOrder = streamOrder();
       const plan = (
         c: LinkConditions,
         rng: SeededRandom,
-        order: { releaseAt: number },
+        order: StreamOrder,
         data: Uint8Array,
         to: (d: Uint8Array) => void,
       ) => (stream ? streamDeliver(c, rng, stream, order, data, to) : deliver(c, rng, data, to));
@@ -97,6 +125,10 @@ export function conditionedClient(
         },
         close() {
           closed = true;
+          for (const o of [upOrder, downOrder]) {
+            if (o.timer !== undefined) clearTimeout(o.timer);
+            o.queue.length = 0;
+          }
           return inner.close();
         },
         get stats() {
