@@ -258,3 +258,32 @@ describe('a holder despawn that loses the race with a release', () => {
     expect(s.sim.clientView(s.ann)).toEqual(s.sim.expectedView(s.annUser));
   });
 });
+
+describe('a resync overtaken by a newer server command', () => {
+  let sim: WorldSim | undefined;
+  afterEach(async () => {
+    await sim?.close();
+    sim = undefined;
+  });
+
+  it('does not undo an Insert the server sent after it', async () => {
+    const s = await setup(6, { latencyMs: 10, jitterMs: 0, loss: 0, duplicate: 0, reorder: 0 });
+    sim = s.sim;
+    s.e.remove(Health);
+    await s.sim.settleWorld();
+    const annCopy = await grantTo(s, s.ann, s.annUser);
+    const link = s.sim.hub.links()[0];
+    // the frame with the resync (Authority denied, kinds {Position}) is lost; the next one, with
+    // the Insert the server makes once it holds authority, arrives first
+    link.partition('toClient');
+    s.e.takeAuthority();
+    await s.sim.tick();
+    link.heal('toClient');
+    s.e.insert(Health, { hp: 4, max: 9 });
+    await s.sim.settleWorld();
+    expect(annCopy.authority).toBe('denied');
+    expect(annCopy.has(Health)).toBe(true);
+    expect(annCopy.get(Health).hp).toBe(4);
+    expect(s.sim.clientView(s.ann)).toEqual(s.sim.expectedView(s.annUser));
+  });
+});

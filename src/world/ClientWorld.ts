@@ -466,7 +466,7 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
    * from the resync itself — a component the server kept is inserted with the server's values,
    * never with defaults the server never held.
    */
-  private resync(e: Entity, comps: readonly { kind: ComponentKind; values: unknown[] }[]): void {
+  private resync(e: Entity, comps: readonly { kind: ComponentKind; values: unknown[] | null }[]): void {
     const want = new Set(comps.map((c) => c.kind.index));
     for (const inst of e.components) {
       if (!inst || want.has(inst.kind.index)) continue;
@@ -475,6 +475,8 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
       this.emit('remove', e, inst.kind.def);
     }
     for (const { kind, values } of comps) {
+      // (null: a newer Insert decided this component; it stays as it is)
+      if (values === null) continue;
       const inst = e.components[kind.index];
       if (!inst) {
         e.components[kind.index] = new ComponentInstance(kind, e, values);

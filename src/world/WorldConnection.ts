@@ -67,7 +67,7 @@ export interface WorldSink {
     e: Entity,
     op: AuthOp,
     arg: number,
-    comps?: readonly { kind: ComponentKind; values: unknown[] }[],
+    comps?: readonly { kind: ComponentKind; values: unknown[] | null }[],
   ): void;
   /** Properties (bits) of a peer-authored component changed (values already set). */
   remoteUpdated(conn: WorldConnection, e: Entity, kind: ComponentKind, changed: number): void;
@@ -489,27 +489,35 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   ): void {
     // the owner's delegation is a migration, started once the channel's offer returns
     if (!this.isClient && op === 'enableDelegation') return;
-    let comps: { kind: ComponentKind; values: unknown[] }[] | undefined;
+    let comps: { kind: ComponentKind; values: unknown[] | null }[] | undefined;
     if (resync && op === 'setAuthority') {
-      const kinds = resync.comps.map((c) => c.kind);
-      // a resync after holding authority: the server's structure, ordered at this command's id
-      const want = new Set(kinds.map((k) => k.index));
-      for (const [k, cc] of ch.comps) {
-        if (!want.has(k)) {
-          cc.inserted = false;
-          cc.lastId = Math.max(cc.lastId, id);
-        }
-      }
+      // a resync after holding authority: the server's structure and values, ordered at this
+      // command's id per component — an Insert or Remove newer than it (sent after it, arrived
+      // first) has the last word for its component (`values: null`: keep it as it is)
+      const want = new Set(resync.comps.map((c) => c.kind.index));
       comps = [];
+      for (const [k, cc] of ch.comps) {
+        if (want.has(k)) continue;
+        if (cc.lastId > id) {
+          if (cc.inserted) comps.push({ kind: this.registry.kinds[k], values: null });
+          continue;
+        }
+        cc.inserted = false;
+        cc.lastId = id;
+      }
       for (const c of resync.comps) {
         const k = c.kind;
         let cc = ch.comps.get(k.index);
+        if (cc && cc.lastId > id) {
+          if (cc.inserted) comps.push({ kind: k, values: null });
+          continue;
+        }
         if (!cc) {
           cc = new RemoteComponentChannel(id);
           ch.comps.set(k.index, cc);
         }
         cc.inserted = true;
-        cc.lastId = Math.max(cc.lastId, id);
+        cc.lastId = id;
         // the resync's values stand until a newer frame's update
         cc.frames = new Array(k.propCount).fill(resync.frame);
         comps.push({ kind: k, values: this.resolveValues(ch, c, resync.frame, null, []) });
