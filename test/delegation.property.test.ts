@@ -351,5 +351,5 @@ describe('replication with delegation, direct server ↔ clients', () => {
     expect(ticks).toBeGreaterThan(0);
     expect(stats.grants).toBeGreaterThan(20);
     expect(stats.holderWrites).toBeGreaterThan(10);
-  }, 300_000);
+  }, DEEP ? 3_600_000 : 300_000);
 });
