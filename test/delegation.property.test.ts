@@ -332,24 +332,28 @@ async function run(
 }
 
 describe('replication with delegation, direct server ↔ clients', () => {
-  it('never an invented value or two live copies at any step; after quiet every view and authority is the server’s', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 1_000_000 }),
-        conditions,
-        fc.integer({ min: 1, max: 3 }),
-        fc.array(worldDelegationOp, { minLength: 20, maxLength: 100, size: 'large' }),
-        run,
-      ),
-      // BATON_REPLAY='{"seed":…,"path":"…"}' replays one failure that fast-check reported
-      process.env.BATON_REPLAY
-        ? { ...JSON.parse(process.env.BATON_REPLAY), numRuns: 1 }
-        : { numRuns: DEEP ? 1500 : 150, seed: DEEP ? undefined : 0xde1e9a7e },
-    );
-    // the runs reached what they are about (a generator that stops reaching it fails here)
-    if (process.env.BATON_REPLAY) return;
-    expect(ticks).toBeGreaterThan(0);
-    expect(stats.grants).toBeGreaterThan(20);
-    expect(stats.holderWrites).toBeGreaterThan(10);
-  }, DEEP ? 3_600_000 : 300_000);
+  it(
+    'never an invented value or two live copies at any step; after quiet every view and authority is the server’s',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 1_000_000 }),
+          conditions,
+          fc.integer({ min: 1, max: 3 }),
+          fc.array(worldDelegationOp, { minLength: 20, maxLength: 100, size: 'large' }),
+          run,
+        ),
+        // BATON_REPLAY='{"seed":…,"path":"…"}' replays one failure that fast-check reported
+        process.env.BATON_REPLAY
+          ? { ...JSON.parse(process.env.BATON_REPLAY), numRuns: 1 }
+          : { numRuns: DEEP ? 1500 : 150, seed: DEEP ? undefined : 0xde1e9a7e },
+      );
+      // the runs reached what they are about (a generator that stops reaching it fails here)
+      if (process.env.BATON_REPLAY) return;
+      expect(ticks).toBeGreaterThan(0);
+      expect(stats.grants).toBeGreaterThan(20);
+      expect(stats.holderWrites).toBeGreaterThan(10);
+    },
+    DEEP ? 3_600_000 : 300_000,
+  );
 });
