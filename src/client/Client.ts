@@ -81,6 +81,13 @@ export interface ClientOptions {
    * `reconnectFailed`). Without it, `referral` is only reported.
    */
   followReferrals?: (to: { host: string; port: number }) => DatagramClientTransport;
+  /**
+   * Session resume window, ms: when the connection drops, reconnect through the same transport
+   * factory and continue the same session (same user, same entities, nothing lost either way)
+   * if the server (or proxy) keeps it that long (its `resumeWindowMs`). Events: `resuming`,
+   * then `resumed` (or `disconnect`). Default 0: a drop ends the session.
+   */
+  resumeWindowMs?: number;
 }
 
 /** What `connect()` takes besides the transport. */
@@ -124,6 +131,10 @@ export type ClientEvents<C extends string> = ClientWorldEvents & {
    * the old world left and the new backend's setup took effect in one tick.
    */
   migrated: (info: MigratedInfo) => void;
+  /** The connection dropped; the client is reconnecting to resume the session (`resumeWindowMs`). */
+  resuming: (reason: string) => void;
+  /** The session continues on a new connection: nothing was lost. */
+  resumed: () => void;
 };
 
 /** Counters of the client. */
@@ -225,6 +236,9 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
       connectRetryMs: options.connectRetryMs,
       verifyServer: options.verifyServer,
       redeemGrant: options.redeemGrant,
+      resumeWindowMs: options.resumeWindowMs,
+      onResuming: (reason) => this.emit('resuming', reason),
+      onResumed: () => this.emit('resumed'),
       onAccepted: (info) => {
         this.id = info.clientId;
         this.serverInfo = info.serverInfo;
