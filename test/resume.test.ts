@@ -87,6 +87,7 @@ describe('session resume', () => {
         true,
       );
       const [entity] = [...client.entities()];
+      const addressBefore = game.users[0].address;
       link.cut(dropMs);
       expect(await waitFor(() => events.includes('resumed'), dropMs + 6000), events.join(', ')).toBe(true);
       // play on a little after the resume, then stop and let everything arrive
@@ -103,6 +104,7 @@ describe('session resume', () => {
       expect([...client.entities()]).toEqual([entity]);
       expect(game.disconnects).toEqual([]);
       expect(server.users).toEqual([game.users[0]]);
+      if (server.stats.sessionsResumed > 0) expect(game.users[0].address).not.toBe(addressBefore);
       expect(link.connects).toBe(2);
     } finally {
       clearInterval(sender);
