@@ -35,27 +35,47 @@ export interface StreamLossModel {
   readonly resendMs: number;
 }
 
-/** A direction of a stream: each datagram arrives no sooner than the one before it. */
-function streamDeliver(
-  c: LinkConditions,
-  rng: SeededRandom,
-  model: StreamLossModel,
-  order: { releaseAt: number },
-  data: Uint8Array,
-  to: (d: Uint8Array) => void,
-): void {
-  const delays = planDelivery(c, rng);
-  // a stream never duplicates; a loss is a resend
-  const delay = delays.length === 0 ? c.latencyMs + model.resendMs : delays[0];
-  const now = Date.now();
-  const at = Math.max(now + delay, order.releaseAt);
-  order.releaseAt = at;
-  if (at <= now) {
-    to(data);
-    return;
+/**
+ * One direction of a stream: datagrams leave in the order they were given, each no sooner than
+ * its planned time, through one queue (so a late timer can never let a later one overtake).
+ */
+class StreamDirection {
+  private readonly queue: { at: number; data: Uint8Array }[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private releaseAt = 0;
+
+  constructor(
+    private readonly c: LinkConditions,
+    private readonly rng: SeededRandom,
+    private readonly model: StreamLossModel,
+    private readonly to: (d: Uint8Array) => void,
+  ) {}
+
+  push(data: Uint8Array): void {
+    const delays = planDelivery(this.c, this.rng);
+    // a stream never duplicates; a loss is a resend
+    const delay = delays.length === 0 ? this.c.latencyMs + this.model.resendMs : delays[0];
+    this.releaseAt = Math.max(Date.now() + delay, this.releaseAt);
+    this.queue.push({ at: this.releaseAt, data: data.slice() });
+    this.pump();
   }
-  const copy = data.slice();
-  setTimeout(() => to(copy), at - now);
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.queue.length = 0;
+  }
+
+  private pump(): void {
+    if (this.timer !== undefined) return;
+    const now = Date.now();
+    while (this.queue.length > 0 && this.queue[0].at <= now) this.to(this.queue.shift()!.data);
+    if (this.queue.length > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, this.queue[0].at - now);
+    }
+  }
 }
 
 /**
@@ -79,32 +99,33 @@ export function conditionedClient(
       const upRng = new SeededRandom(deriveSeed(seed, 0, 'toServer'));
       const downRng = new SeededRandom(deriveSeed(seed, 0, 'toClient'));
       let closed = false;
-      const upOrder = { releaseAt: 0 };
-      const downOrder = { releaseAt: 0 };
-      const plan = (
-        c: LinkConditions,
-        rng: SeededRandom,
-        order: { releaseAt: number },
-        data: Uint8Array,
-        to: (d: Uint8Array) => void,
-      ) => (stream ? streamDeliver(c, rng, stream, order, data, to) : deliver(c, rng, data, to));
+      let toSocket: (d: Uint8Array) => void = () => {};
+      const upStream = stream && new StreamDirection(up, upRng, stream, (d) => !closed && inner.send(d));
+      const downStream = stream && new StreamDirection(down, downRng, stream, (d) => !closed && toSocket(d));
       const socket: DatagramClientSocket = {
         maxDatagramSize: inner.maxDatagramSize,
         onDatagram: () => {},
         onClosed: () => {},
         send(data) {
-          if (!closed) plan(up, upRng, upOrder, data, (d) => !closed && inner.send(d));
+          if (closed) return;
+          if (upStream) upStream.push(data);
+          else deliver(up, upRng, data, (d) => !closed && inner.send(d));
         },
         close() {
           closed = true;
+          upStream?.close();
+          downStream?.close();
           return inner.close();
         },
         get stats() {
           return inner.stats;
         },
       };
-      inner.onDatagram = (data) =>
-        plan(down, downRng, downOrder, data, (d) => !closed && socket.onDatagram(d));
+      toSocket = (d) => socket.onDatagram(d);
+      inner.onDatagram = (data) => {
+        if (downStream) downStream.push(data);
+        else deliver(down, downRng, data, (d) => !closed && socket.onDatagram(d));
+      };
       inner.onClosed = (reason) => socket.onClosed(reason);
       return socket;
     },
