@@ -7,11 +7,12 @@ import { Server } from '../server/Server.js';
 import type { User } from '../server/User.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
 import { ClusterView } from './demoPage/ClusterView.js';
 import { type DemoPage, serveDemoPage } from './demoPage/PageServer.js';
 import { Input, Position, protocol } from './demoPage/protocol.js';
+import { sleep } from './signals.js';
 
 /** Options of the main demo: seamless migration between two backends. */
 export interface MigrationDemoOptions {
@@ -21,6 +22,8 @@ export interface MigrationDemoOptions {
   /** Each bot is moved to the other backend about this often (default 3 s). */
   migrateEverySeconds?: number;
   log?: (line: string) => void;
+  /** Ends the demo early (Ctrl-C): it still closes everything and removes its temporary files. */
+  signal?: AbortSignal;
   /**
    * Also serve the demo page on 127.0.0.1 (this port, 0 for any): the cluster drawn live, and
    * the visitor playing through the proxy's WebSocket listener, migrated by crossing regions.
@@ -39,7 +42,7 @@ export interface MigrationDemoOptions {
  */
 export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const certs = createTestCertificates();
+  const certs = await createDemoCertificates();
   const registry = new InMemoryRegistry();
   const ticketKeys = new InMemoryTicketKeys();
   const nonces = new InMemoryNonceStore();
@@ -240,7 +243,7 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
       );
       log(`demo page: ${page.url} (open it in a browser to play; the demo runs ${o.durationSeconds} s)`);
     }
-    await new Promise((r) => setTimeout(r, o.durationSeconds * 1000));
+    await sleep(o.durationSeconds * 1000, o.signal);
     clearInterval(migrations);
     sending = false;
     // let every migration finish and every input arrive before counting
@@ -267,6 +270,5 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
   } finally {
     await page?.close();
     for (const s of servers) await s.close('demo over');
-    certs.dispose();
   }
 }

@@ -26,4 +26,4 @@ export {
   type ConnectOptions,
   type MigratedInfo,
 } from './Client.js';
-export { MigrationGate } from './MigrationGate.js';
+export { DEFAULT_MIGRATION_GATE_BOUNDS, MigrationGate, type MigrationGateBounds } from './MigrationGate.js';

@@ -36,46 +36,54 @@ export interface StreamLossModel {
 }
 
 /**
- * One direction of a stream: datagrams leave in the order they were given, each no sooner than
- * its planned time, through one queue (so a late timer can never let a later one overtake).
+ * One direction of a stream. Datagrams wait in one FIFO drained by one timer, so each arrives
+ * no sooner than, and never before, the one sent before it (separate timers could fire out of
+ * order, and a datagram due "now" must not overtake earlier ones still waiting).
  */
-class StreamDirection {
-  private readonly queue: { at: number; data: Uint8Array }[] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private releaseAt = 0;
+interface StreamOrder {
+  releaseAt: number;
+  readonly queue: { at: number; data: Uint8Array; to: (d: Uint8Array) => void }[];
+  timer?: ReturnType<typeof setTimeout>;
+}
 
-  constructor(
-    private readonly c: LinkConditions,
-    private readonly rng: SeededRandom,
-    private readonly model: StreamLossModel,
-    private readonly to: (d: Uint8Array) => void,
-  ) {}
+function streamOrder(): StreamOrder {
+  return { releaseAt: 0, queue: [] };
+}
 
-  push(data: Uint8Array): void {
-    const delays = planDelivery(this.c, this.rng);
-    // a stream never duplicates; a loss is a resend
-    const delay = delays.length === 0 ? this.c.latencyMs + this.model.resendMs : delays[0];
-    this.releaseAt = Math.max(Date.now() + delay, this.releaseAt);
-    this.queue.push({ at: this.releaseAt, data: data.slice() });
-    this.pump();
+function drainStream(order: StreamOrder): void {
+  order.timer = undefined;
+  const now = Date.now();
+  let i = 0;
+  while (i < order.queue.length && order.queue[i].at <= now) {
+    const { data, to } = order.queue[i++];
+    to(data);
   }
+  order.queue.splice(0, i);
+  if (order.queue.length > 0)
+    order.timer = setTimeout(() => drainStream(order), Math.max(0, order.queue[0].at - now));
+}
 
-  close(): void {
-    clearTimeout(this.timer);
-    this.queue.length = 0;
+function streamDeliver(
+  c: LinkConditions,
+  rng: SeededRandom,
+  model: StreamLossModel,
+  order: StreamOrder,
+  data: Uint8Array,
+  to: (d: Uint8Array) => void,
+): void {
+  const delays = planDelivery(c, rng);
+  // a stream never duplicates; a loss is a resend
+  const delay = delays.length === 0 ? c.latencyMs + model.resendMs : delays[0];
+  const now = Date.now();
+  const at = Math.max(now + delay, order.releaseAt);
+  order.releaseAt = at;
+  if (at <= now && order.queue.length === 0) {
+    to(data);
+    return;
   }
-
-  private pump(): void {
-    if (this.timer !== undefined) return;
-    const now = Date.now();
-    while (this.queue.length > 0 && this.queue[0].at <= now) this.to(this.queue.shift()!.data);
-    if (this.queue.length > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump();
-      }, this.queue[0].at - now);
-    }
-  }
+  order.queue.push({ at, data: data.slice(), to });
+  if (order.timer === undefined)
+    order.timer = setTimeout(() => drainStream(order), Math.max(0, order.queue[0].at - now));
 }
 
 /**
@@ -99,33 +107,36 @@ export function conditionedClient(
       const upRng = new SeededRandom(deriveSeed(seed, 0, 'toServer'));
       const downRng = new SeededRandom(deriveSeed(seed, 0, 'toClient'));
       let closed = false;
-      let toSocket: (d: Uint8Array) => void = () => {};
-      const upStream = stream && new StreamDirection(up, upRng, stream, (d) => !closed && inner.send(d));
-      const downStream = stream && new StreamDirection(down, downRng, stream, (d) => !closed && toSocket(d));
+      const upOrder = streamOrder();
+      const downOrder = streamOrder();
+      const plan = (
+        c: LinkConditions,
+        rng: SeededRandom,
+        order: StreamOrder,
+        data: Uint8Array,
+        to: (d: Uint8Array) => void,
+      ) => (stream ? streamDeliver(c, rng, stream, order, data, to) : deliver(c, rng, data, to));
       const socket: DatagramClientSocket = {
         maxDatagramSize: inner.maxDatagramSize,
         onDatagram: () => {},
         onClosed: () => {},
         send(data) {
-          if (closed) return;
-          if (upStream) upStream.push(data);
-          else deliver(up, upRng, data, (d) => !closed && inner.send(d));
+          if (!closed) plan(up, upRng, upOrder, data, (d) => !closed && inner.send(d));
         },
         close() {
           closed = true;
-          upStream?.close();
-          downStream?.close();
+          for (const o of [upOrder, downOrder]) {
+            if (o.timer !== undefined) clearTimeout(o.timer);
+            o.queue.length = 0;
+          }
           return inner.close();
         },
         get stats() {
           return inner.stats;
         },
       };
-      toSocket = (d) => socket.onDatagram(d);
-      inner.onDatagram = (data) => {
-        if (downStream) downStream.push(data);
-        else deliver(down, downRng, data, (d) => !closed && socket.onDatagram(d));
-      };
+      inner.onDatagram = (data) =>
+        plan(down, downRng, downOrder, data, (d) => !closed && socket.onDatagram(d));
       inner.onClosed = (reason) => socket.onClosed(reason);
       return socket;
     },

@@ -5,7 +5,7 @@
  * server moves the session, its link state and all, to the new address: nothing queued on
  * either side is lost, and the link's sequence numbers keep everything exactly-once.
  *
- * Layout (docs/wire/session.md): `[0x4F][version 1][nonce u32 LE][grant 16 bytes]`, 22 bytes.
+ * Layout (docs/wire/session.md): `[0x4F][envelope version][nonce u32 LE][grant 16 bytes]`, 22 bytes.
  */
 import { BitReader, BitWriter, DecodeError } from '../../serde/index.js';
 import { CONNECTIONLESS_VERSION } from './connectionless.js';
