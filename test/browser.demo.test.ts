@@ -53,8 +53,11 @@ async function until(tab: Page, ok: (s: PageState) => boolean, ms: number): Prom
 describe.skipIf(!haveChromium)('demo page in Chromium', () => {
   it('the visitor walks across region borders, is migrated each time, resumes after a drop, loses no input', async () => {
     const lines: string[] = [];
+    // the demo runs until the test is done with it (the duration is only a bound)
+    const stop = new AbortController();
     const demo = runMigrationDemo({
-      durationSeconds: 50,
+      signal: stop.signal,
+      durationSeconds: 90,
       transport: 'udp',
       bots: 3,
       page: { port: 0 },
@@ -127,6 +130,7 @@ describe.skipIf(!haveChromium)('demo page in Chromium', () => {
       expect(pageErrors).toEqual([]);
     } finally {
       await browser.close();
+      stop.abort();
     }
     // the demo itself ends well: the bots lost nothing either
     expect(await demo, lines.join('\n')).toBe(true);
