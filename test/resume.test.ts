@@ -4,7 +4,14 @@ import { Client } from '../src/client/index.js';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { OfflineAuthenticator, Server, type User } from '../src/server/index.js';
 import { encodeResume } from '../src/session/packets/resume.js';
-import { udpClient, udpServer, websocketClient, websocketServer } from '../src/transport/index.js';
+import {
+  udpClient,
+  udpServer,
+  webrtcClient,
+  webrtcServer,
+  websocketClient,
+  websocketServer,
+} from '../src/transport/index.js';
 import type { DatagramClientTransport, TransportAddress } from '../src/transport/types.js';
 import {
   type ClusterChannels,
@@ -31,12 +38,26 @@ const kinds: {
   name: string;
   server: () => ReturnType<typeof udpServer>;
   client: (a: TransportAddress) => DatagramClientTransport;
+  drops: number[];
 }[] = [
-  { name: 'udp', server: () => udpServer({ host: '127.0.0.1', port: 0 }), client: (a) => udpClient(a) },
+  {
+    name: 'udp',
+    server: () => udpServer({ host: '127.0.0.1', port: 0 }),
+    client: (a) => udpClient(a),
+    drops: [500, 5000],
+  },
   {
     name: 'websocket',
     server: () => websocketServer({ host: '127.0.0.1', port: 0 }),
     client: (a) => websocketClient(a),
+    drops: [500, 5000],
+  },
+  // the same machinery over WebRTC data channels (a new peer connection on resume)
+  {
+    name: 'webrtc',
+    server: () => webrtcServer({ host: '127.0.0.1', port: 0 }),
+    client: (a) => webrtcClient(a),
+    drops: [500],
   },
 ];
 
@@ -113,7 +134,7 @@ describe('session resume', () => {
   }
 
   for (const kind of kinds) {
-    for (const dropMs of [500, 5000]) {
+    for (const dropMs of kind.drops) {
       it(`direct over ${kind.name}: a ${dropMs} ms drop resumes, nothing lost or doubled`, async () => {
         const server = new Server(clusterProtocol, {
           authenticator: new OfflineAuthenticator(),
