@@ -366,8 +366,11 @@ export class ClientWorld extends TypedEmitter<ClientWorldEvents> implements Enti
         e.components[kind.index] = undefined;
         self.emit('remove', e, kind.def);
       },
-      remotePublicity(_conn, e, op: AuthOp, arg, comps) {
-        if (op === 'enableDelegation') {
+      remotePublicity(_conn, e, op, arg, comps) {
+        if (op === 'resync') {
+          // a former holder's resync that arrived after delegation ended: the structure still counts
+          if (comps && e.alive) self.resync(e, comps);
+        } else if (op === 'enableDelegation') {
           if (e.replication === 'delegated') return;
           e.replication = 'delegated';
           self.emit('delegate', e);

@@ -36,7 +36,8 @@ export interface RemoteSink {
   publicity(
     ch: RemoteEntityChannel,
     e: Entity,
-    op: AuthOp,
+    /** 'resync': only the component part of an Authority resync whose status was stale. */
+    op: AuthOp | 'resync',
     arg: number,
     id: number,
     resync?: { comps: DecodedComponent[]; frame: number },
@@ -276,12 +277,21 @@ export class RemoteEntityChannel {
                 : 'setAuthority';
         if (cmd.kinds) this.authKinds.set(c.id, { comps: cmd.components ?? [], frame: c.frame });
         try {
-          this.auth?.offer(
+          const r = this.auth?.offer(
             c.id,
             op,
             (applied, _s, arg, id) => this.authApplied(sink, applied, arg, id),
             cmd.arg ?? 0,
           );
+          // a resync overtaken by a newer publicity op (delegation turned off meanwhile): its
+          // status is stale, its component structure and values are not (ordered per component)
+          if (r === 'stale' && cmd.kinds && this.entity) {
+            this.authKinds.delete(c.id);
+            sink.publicity(this, this.entity, 'resync', 0, c.id, {
+              comps: cmd.components ?? [],
+              frame: c.frame,
+            });
+          }
         } catch {
           throw new WorldError('limit', `entity ${this.remoteId}: too many publicity commands waiting`, true);
         }

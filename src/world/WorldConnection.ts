@@ -65,7 +65,7 @@ export interface WorldSink {
   remotePublicity(
     conn: WorldConnection,
     e: Entity,
-    op: AuthOp,
+    op: AuthOp | 'resync',
     arg: number,
     comps?: readonly { kind: ComponentKind; values: unknown[] | null }[],
   ): void;
@@ -482,7 +482,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   publicity(
     ch: RemoteEntityChannel,
     e: Entity,
-    op: AuthOp,
+    op: AuthOp | 'resync',
     arg: number,
     id: number,
     resync?: { comps: readonly DecodedComponent[]; frame: number },
@@ -490,7 +490,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     // the owner's delegation is a migration, started once the channel's offer returns
     if (!this.isClient && op === 'enableDelegation') return;
     let comps: { kind: ComponentKind; values: unknown[] | null }[] | undefined;
-    if (resync && op === 'setAuthority') {
+    if (resync && (op === 'setAuthority' || op === 'resync')) {
       // a resync after holding authority: the server's structure and values, ordered at this
       // command's id per component — an Insert or Remove newer than it (sent after it, arrived
       // first) has the last word for its component (`values: null`: keep it as it is)
