@@ -77,7 +77,10 @@ describe('backend: a noisy proxy peer does not cost a healthy one anything', () 
       c.send('chat', Chat, { from: seq, text: 'x' });
       await new Promise((r) => setTimeout(r, 10));
     }
-    expect(await waitFor(() => got.length >= total, 15_000)).toBe(true);
+    const done = await waitFor(() => got.length >= total, 15_000);
+    if (!done)
+      console.log('DIAG', got.length, c.connected, JSON.stringify(proxy.stats.backends), JSON.stringify(b.server.proxiedStats));
+    expect(done).toBe(true);
     f.stop();
     expect(f.sent()).toBeGreaterThan(10_000);
     expect(got).toEqual(Array.from({ length: total }, (_, i) => i));

@@ -431,9 +431,13 @@ export class ProxiedSessions {
         continue;
       }
       for (let budget = this.limits.maxFramesPerStep; budget > 0 && this.links.has(link); budget--) {
-        const f = link.shift();
-        if (!f) break;
-        this.process(link, f);
+        if (link.queued === 0) break;
+        const fenced = link.fenced();
+        if (fenced) {
+          this.expire(link, fenced);
+          break;
+        }
+        this.process(link, link.shift()!);
       }
       if (!this.links.has(link)) continue;
       if (link.queued === 0 && link.closedReason !== undefined) {

@@ -150,11 +150,21 @@ export class ProxyLink {
     return Math.max(1, t - Math.min(250, Math.floor(t / 4)));
   }
 
-  /** Why the link must end now, if it must: the proxy was silent too long, or may have given us up. */
-  expired(): string | undefined {
+  /**
+   * Why the link's input must not be applied any more, if so: the proxy may have given us up.
+   * Checked before every frame: a process stopped in the middle of a batch (SIGSTOP, a long
+   * pause) applies at most the frame it was on.
+   */
+  fenced(): string | undefined {
     const quiet = this.clock.now() - this.lastSentAt;
-    if (quiet >= this.fenceMs)
-      return `fenced: nothing reached the proxy for ${quiet} ms (it gives a backend up after ${this.hello?.timeoutMs ?? this.limits.timeoutMs} ms)`;
+    if (quiet < this.fenceMs) return undefined;
+    return `fenced: nothing reached the proxy for ${Math.round(quiet)} ms (it gives a backend up after ${this.hello?.timeoutMs ?? this.limits.timeoutMs} ms)`;
+  }
+
+  /** Why the link must end now, if it must: fenced, or the proxy was silent too long. */
+  expired(): string | undefined {
+    const fenced = this.fenced();
+    if (fenced) return fenced;
     // a paused socket is our choice, not the proxy's silence
     if (this.connection.paused) this.heartbeat.heard();
     if (this.heartbeat.timedOut)
