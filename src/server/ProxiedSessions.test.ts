@@ -243,7 +243,7 @@ describe('ProxiedSessions: fencing', () => {
     h.backend.maintain();
     // a stall longer than the proxy's timeout (minus what is kept in hand): the stream's
     // frames come in after it, and none may be applied
-    h.clock.advance(800);
+    h.clock.advance(950);
     h.proxy.sendFrame(MuxFrame.Message, 1, h.note(2));
     await h.step();
     expect(h.applied).toEqual([1]);

@@ -141,13 +141,13 @@ export class ProxyLink {
    * Silence towards the proxy after which this backend stops applying the link's input: the
    * proxy gives a backend up after `hello.timeoutMs` without a frame from it, and a frame it
    * got was sent after our last one, so while our last frame is younger than that the proxy
-   * still routes the link's players here. A quarter of the timeout (≤ 250 ms) is kept in hand
-   * for scheduling and latency. Without a LinkHello: our own timeout.
+   * still routes the link's players here. A tenth of the timeout (≤ 100 ms) is kept in hand
+   * for timer granularity. Without a LinkHello: our own timeout.
    */
   get fenceMs(): number {
     const t = this.hello?.timeoutMs;
     if (t === undefined) return this.limits.timeoutMs;
-    return Math.max(1, t - Math.min(250, Math.floor(t / 4)));
+    return Math.max(1, t - Math.min(100, Math.floor(t / 10)));
   }
 
   /**
