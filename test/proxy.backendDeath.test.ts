@@ -4,12 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519KeyPair, InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient } from '../src/transport/index.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
 import { newClient, startBackend, startProxy } from './helpers/cluster.js';
 import { Chat } from './helpers/protocol.js';
+import { createTestCertificates, type TestCertificates } from './helpers/testCertificates.js';
 import { waitFor } from './helpers/transports.js';
 
 /**
@@ -19,8 +16,8 @@ import { waitFor } from './helpers/transports.js';
  */
 const here = dirname(fileURLToPath(import.meta.url));
 let certs: TestCertificates;
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
 });
 afterAll(() => certs?.dispose());
 const open: { close(): Promise<void> }[] = [];

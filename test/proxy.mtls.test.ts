@@ -4,8 +4,8 @@ import { ConnectError } from '../src/client/index.js';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient } from '../src/transport/index.js';
 import { encodeFrame } from '../src/transport/stream/index.js';
-import type { CertificateAndKey } from '../src/transport/stream/testing/testCertificates.js';
 import { newClient, startBackend, startProxy, useClusterFixture } from './helpers/cluster.js';
+import type { CertificateAndKey } from './helpers/testCertificates.js';
 import { waitFor } from './helpers/transports.js';
 
 /** Trust between proxy and backend comes from mutual TLS, both ways. */

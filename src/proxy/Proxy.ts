@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { DecodeError } from '../serde/index.js';
 import type { AuthDecision, Authenticator } from '../session/Authenticator.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
+import { PROXY_HELLO_FLAGS, withEpoch } from '../session/epoch.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import {
   BACKEND_CONTROL_TYPES,
@@ -47,8 +48,9 @@ import { type PemInput, tlsStreamClient } from '../transport/stream/TlsStream.js
 import type { StreamClientTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
+import { type Logger, silentLogger } from '../util/Logger.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
-import { AdminServer } from './admin.js';
+import { type AdminOptions, AdminServer } from './admin.js';
 import { type BackendDownKind, BackendLink } from './BackendLink.js';
 import {
   type CapturedSession,
@@ -56,6 +58,8 @@ import {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+import { type DrainOptions, type DrainResult, drainPlayers } from './drain.js';
+import { ProxyMetrics, type ProxyMetricsOptions, serveMetrics } from './metrics.js';
 import { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
 import {
   DEFAULT_MIGRATION_TIMEOUTS,
@@ -151,19 +155,30 @@ export interface ProxyOptions {
   /** Update the registry's load of a backend as players come and go (default true). */
   reportLoad?: boolean;
   maxPlayers?: number;
+  /** Most players still in the handshake (or closing) at once, beyond → "server busy"; separate from maxPlayers (default max(256, maxPlayers)). */
+  maxPendingHandshakes?: number;
   handshakeTimeoutMs?: number;
   link?: SessionLinkOptions;
   linkFactory?: LinkFactory;
   clock?: Clock;
-  /** Log lines (default console.log). */
+  /** Log lines (default: to `logger` at info, else nowhere). */
   log?: (line: string) => void;
+  /** A pino-compatible structured logger (default: silent). */
+  logger?: Logger;
+  /**
+   * Prometheus metrics (`proxy.metrics`): served on `GET /metrics` of the admin endpoint, and
+   * on a port of their own when `port` is given (0 picks one: `proxy.metricsPort`).
+   */
+  metrics?: ProxyMetricsOptions & { port?: number; host?: string };
   /** Seamless migration tuning (timeouts, overlap window, buffer bounds). */
   migration?: ProxyMigrationOptions;
   /**
    * A small admin HTTP endpoint on 127.0.0.1 (opt-in): `GET /sessions`, `GET /stats`,
-   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`).
+   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`). Listing
+   * and moving players need `Authorization: Bearer <token>` (generated and logged once when
+   * `token` is not given); see `AdminOptions` and docs/SECURITY.md.
    */
-  admin?: { port: number; host?: string };
+  admin?: AdminOptions;
 }
 
 /** Where a proxied player is. */
@@ -300,12 +315,16 @@ interface Player {
   lastRttSent: number;
   /** World epoch on the client hop (world frames carry it; +1 per migration, mod 256). */
   epoch: number;
-  /** Server → client messages relayed so far, per protocol channel (Migrate's barrier). */
+  /** Server → client messages relayed in the current epoch, per protocol channel (Migrate's barrier). */
   sentOn: number[];
   /** Added to the client's tick on tick-buffered messages (backends' ticks differ). */
   tickOffset: number;
   /** Set while frozen: the client's frames are held here. */
   frozen?: FreezeBuffer;
+  /** From a cutover to the end of its overlap window: what the new backend was given (a move back replays it). */
+  replayLog?: FreezeBuffer;
+  /** The replay log crossed a bound (no move back for this migration). */
+  replayLost?: boolean;
   migration?: MigrationOrchestrator;
   /** The last finished migration, while its overlap window runs. */
   lastMigration?: MigrationOrchestrator;
@@ -313,6 +332,8 @@ interface Player {
 }
 
 const U32_MAX_TICK = 0xffffffff;
+/** Players a backend's own drain moves at once, per proxy. */
+const DRAIN_CONCURRENCY = 8;
 
 /**
  * ```ts
@@ -350,12 +371,21 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     started: 0,
     completed: 0,
     rolledBack: 0,
+    movedBack: 0,
     fallbacks: 0,
     referralTransfers: 0,
     failuresByReason: {} as Record<string, number>,
     bufferedFrames: 0,
   };
   private admin?: AdminServer;
+  private readonly logger: Logger;
+  private metricsInstance?: ProxyMetrics;
+  private metricsServer?: { port: number; close(): Promise<void> };
+  /** Backends being drained (a drain asked twice runs once). */
+  private readonly draining = new Map<string, Promise<DrainResult>>();
+  /** Players backends asked to move anywhere (a backend's own drain), bounded like a drain. */
+  private readonly drainQueue: Player[] = [];
+  private drainWorkers = 0;
   private scheduled = false;
   /** Whether the protocol has tick-buffered channels (else the pump never looks for their input). */
   private readonly hasTickChannels: boolean;
@@ -396,7 +426,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.hasTickChannels = options.protocol.channels.some((c) => c.mode === 'tick-buffered');
     this.referralKeys = options.referral?.keyPair ?? generateEd25519KeyPair();
     this.referralNonces = options.referral?.nonceStore ?? new InMemoryNonceStore();
-    this.log = options.log ?? ((line) => console.log(line));
+    this.logger = options.logger ?? silentLogger;
+    this.log = options.log ?? ((line) => this.logger.info({ proxy: this.id }, line));
+    if (options.metrics || options.admin) this.metricsInstance = this.createMetrics();
     this.bufferBudget = new GlobalBufferBudget(options.migration?.maxGlobalBufferedBytes ?? 64 * 1024 * 1024);
     if (options.trace) this.trace = new TraceWriter(options.trace.file);
     this.host = new SessionHost({
@@ -407,7 +439,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       serverInfo: () => ({ name: this.id, motd: '', maxPlayers: options.maxPlayers ?? 4096 }),
       currentTick: () => 0,
       maxPlayers: options.maxPlayers ?? 4096,
-      maxPendingHandshakes: Math.max(256, options.maxPlayers ?? 4096),
+      maxPendingHandshakes: options.maxPendingHandshakes ?? Math.max(256, options.maxPlayers ?? 4096),
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       link: options.link,
       onInbound: () => this.schedule(),
@@ -434,10 +466,131 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     for (const pool of this.pools) await this.checkPool(pool);
     this.timer = setInterval(() => this.maintain(), this.options.maintainIntervalMs ?? 10);
     if (this.options.admin) {
-      this.admin = new AdminServer(this);
-      await this.admin.listen(this.options.admin.port, this.options.admin.host ?? '127.0.0.1');
+      this.admin = new AdminServer(this, this.options.admin, {
+        registry: this.options.registry,
+        log: this.log,
+        name: `proxy ${this.id}`,
+      });
+      await this.admin.listen();
     }
+    const m = this.options.metrics;
+    if (m?.port !== undefined)
+      this.metricsServer = await serveMetrics(this.metrics, m.port, m.host ?? '127.0.0.1');
     return [...this.addresses];
+  }
+
+  /** Prometheus metrics of this proxy (its own registry; made on first use unless `metrics`/`admin` is set). */
+  get metrics(): ProxyMetrics {
+    this.metricsInstance ??= this.createMetrics();
+    return this.metricsInstance;
+  }
+
+  /** The port of the metrics listener, when `metrics.port` is configured. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  private createMetrics(): ProxyMetrics {
+    const m = new ProxyMetrics(this, this.options.metrics);
+    this.on('migration', (_info, result) => m.observeMigration(result));
+    return m;
+  }
+
+  /**
+   * Drain a backend (a deploy, a scale-in): it is marked `draining` in the registry (no new
+   * players), every player on it is migrated seamlessly to the least loaded other backend of
+   * its pool (`concurrency` at once, rolled-back moves retried), then it leaves the registry
+   * and its link closes. Players see no disconnect. Resolves to how many moved and which
+   * could not (they stay on the backend, which then stays registered as `draining`).
+   */
+  drain(backendId: string, options: DrainOptions = {}): Promise<DrainResult> {
+    const running = this.draining.get(backendId);
+    if (running) return running;
+    const run = this.runDrain(backendId, options).finally(() => this.draining.delete(backendId));
+    this.draining.set(backendId, run);
+    return run;
+  }
+
+  private async runDrain(backendId: string, options: DrainOptions): Promise<DrainResult> {
+    const registry = this.options.registry;
+    if (!(await registry.get(backendId)))
+      return { backendId, moved: 0, failed: [], removed: false, unknown: true };
+    await registry.update(backendId, { health: 'draining' });
+    this.logger.info({ proxy: this.id, backend: backendId }, 'drain started');
+    const { moved, failed } = await drainPlayers(
+      {
+        playersOn: (id) => {
+          const out: number[] = [];
+          for (const p of this.players.values())
+            if (p.state === 'active' && p.link?.id === id && !p.migration) out.push(p.id);
+          return out;
+        },
+        pickTarget: (sessionId, from) => this.drainTarget(this.players.get(sessionId), from),
+        migrate: (sessionId, target) => this.migrate(sessionId, target),
+      },
+      backendId,
+      options,
+    );
+    let removed = false;
+    if (failed.length === 0 && options.remove !== false) {
+      removed = await registry.remove(backendId);
+      const link = this.links.get(backendId);
+      if (link && link.players.size === 0) {
+        this.links.delete(backendId);
+        await link.shutdown('backend drained');
+      }
+    }
+    this.logger.info(
+      { proxy: this.id, backend: backendId, moved, failed: failed.length, removed },
+      'drain finished',
+    );
+    return { backendId, moved, failed, removed };
+  }
+
+  /** The least loaded healthy backend of `p`'s pool other than `from`. */
+  private async drainTarget(p: Player | undefined, from: string): Promise<string | undefined> {
+    if (!p) return undefined;
+    try {
+      const t = await this.options.registry.pickLeastLoaded(p.pool, { exclude: [from, ...this.downIds()] });
+      return t?.id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A backend asked to move a player anywhere (an empty Transfer target: `server.drain()`): it
+   * is draining. Queued and run a few at a time, as `drain` does.
+   */
+  private drainFromBackend(p: Player): void {
+    const link = p.link;
+    if (!link) return;
+    if (!this.draining.has(link.id))
+      void this.options.registry.update(link.id, { health: 'draining' }).catch(() => {});
+    this.drainQueue.push(p);
+    if (this.drainWorkers >= DRAIN_CONCURRENCY) return;
+    this.drainWorkers++;
+    void this.drainWorker().finally(() => {
+      this.drainWorkers--;
+    });
+  }
+
+  private async drainWorker(): Promise<void> {
+    for (let q = this.drainQueue.shift(); q; q = this.drainQueue.shift()) {
+      if (q.state !== 'active' || !q.link || q.migration) continue;
+      const from = q.link.id;
+      let result: MigrationResult | undefined;
+      for (let attempt = 0; attempt < 3 && q.state === 'active' && q.link?.id === from; attempt++) {
+        const target = await this.drainTarget(q, from);
+        if (!target) break;
+        result = await this.migrate(q.id, target);
+        if (result.ok) break;
+      }
+      if (result && !result.ok)
+        this.log(
+          `proxy ${this.id}: session ${q.id} could not leave draining backend ${from}: ${result.reason}`,
+        );
+    }
   }
 
   /** The admin endpoint's port, when `admin` is configured. */
@@ -600,7 +753,32 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         to.players.add(p.id);
         this.reportLoad(to);
         p.epoch = (p.epoch + 1) & 0xff;
+        // the barrier counts messages per epoch: the next Migrate lists the new epoch's
+        p.sentOn.fill(0);
         return p.epoch;
+      },
+      detach: () => {
+        const from = p.link;
+        if (from) {
+          from.players.delete(p.id);
+          this.reportLoad(from);
+        }
+        p.link = undefined;
+      },
+      beginMoveBack: (m) => {
+        p.migration = m;
+        if (p.lastMigration === m) p.lastMigration = undefined;
+      },
+      startReplayLog: () => {
+        p.replayLog?.release();
+        p.replayLog = new FreezeBuffer(bounds, this.bufferBudget);
+        p.replayLost = false;
+      },
+      takeReplayLog: () => {
+        const log = p.replayLog;
+        p.replayLog = undefined;
+        if (!log) return p.replayLost ? undefined : [];
+        return log.release();
       },
       shiftTicks: (delta) => {
         p.tickOffset += delta;
@@ -636,6 +814,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       return;
     }
     if (!result.afterCutover) c.rolledBack++;
+    else if (result.movedBack) c.movedBack++;
     const key = result.reason.replace(/\d+/g, '#').slice(0, 120);
     c.failuresByReason[key] = (c.failuresByReason[key] ?? 0) + 1;
     this.log(
@@ -696,6 +875,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
    * `poolStatus`).
    */
   private async backendTransfer(p: Player, target: string): Promise<void> {
+    if (target === '') {
+      this.drainFromBackend(p);
+      return;
+    }
     const status = await this.poolStatus(p.pool);
     if (status.seamlessMigration) {
       const r = await this.migrate(p.id, target);
@@ -717,6 +900,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.admin?.close();
+    await this.metricsServer?.close();
+    this.metricsInstance?.close();
     for (const p of this.players.values()) {
       p.migration?.abort('proxy closing');
       p.lastMigration?.finishCleanup();
@@ -801,6 +986,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     p.lastMigration?.finishCleanup();
     p.frozen?.release();
     p.frozen = undefined;
+    p.replayLog?.release();
+    p.replayLog = undefined;
     if (p.link) {
       p.link.players.delete(p.id);
       this.reportLoad(p.link);
@@ -993,6 +1180,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   private forward(p: Player, item: ClientItem): void {
+    if (p.replayLog && p.replayLog.push(item) !== undefined) {
+      // too much to replay: a failure of the new backend now ends in the referral fallback
+      p.replayLog.release();
+      p.replayLog = undefined;
+      p.replayLost = true;
+    }
     const r = this.counters.relayed;
     switch (item.kind) {
       case 'message': {
@@ -1093,8 +1286,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.relayed.backendToClientMessages++;
         this.counters.relayed.bytesBackendToClient += m.payload.length;
         if (p.traced) this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        // the epoch says which side of a swap the message is on (the client's MigrationGate)
         p.sentOn[m.channel]++;
-        s.pipe.sendMessage(m.channel, m.payload);
+        s.pipe.sendMessage(m.channel, withEpoch(p.epoch, m.payload));
         return;
       }
       case MuxFrame.World: {
@@ -1135,7 +1329,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           return; // setup is held until PlayerAccept
         }
         if (packet.type === 'Disconnect') {
-          this.endPlayer(p, packet.reason);
+          if (!this.moveBack(p, `backend ${p.link?.id} disconnected the player: ${packet.reason}`))
+            this.endPlayer(p, packet.reason);
           return;
         }
         this.host.sendControl(s, packet);
@@ -1148,9 +1343,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.traceOf(p, 'backend', 'in', 'PlayerAccept', payload.length);
         for (const q of p.captured.setup) this.traceOf(p, 'client', 'out', q.type, 0);
         this.traceOf(p, 'client', 'out', 'ConnectAccept', 0);
-        // ProxyHello first: this session can migrate, its world frames carry an epoch byte
+        // ProxyHello first: this session can migrate, its world frames and messages carry an epoch byte
         const setup: SessionPacket[] = [
-          { type: 'ProxyHello', flags: 1, epoch: p.epoch },
+          { type: 'ProxyHello', flags: PROXY_HELLO_FLAGS, epoch: p.epoch },
           ...p.captured.setup,
         ];
         if (!this.host.completeAccept(s, setup, tick)) this.forgetPlayer(p);
@@ -1163,7 +1358,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           p.link?.players.delete(p.id);
           p.link = undefined; // the backend already forgot the player
           this.fail(p, RejectCode.Other, reason);
-        } else this.endPlayer(p, reason, false);
+        } else if (!this.moveBack(p, `backend ${p.link?.id} closed the player: ${reason}`))
+          this.endPlayer(p, reason, false);
         return;
       }
       case MuxFrame.Transfer: {
@@ -1176,6 +1372,27 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         break;
     }
     this.counters.dropped.unexpected++;
+  }
+
+  /**
+   * The player's backend failed while the player had just been moved there (the migration's
+   * Resume, or its overlap window): the orchestrator moves it back to the source seamlessly
+   * when the source is still there. True when it does (the caller must not end or rescue it).
+   */
+  private moveBack(p: Player, reason: string): boolean {
+    if (p.state !== 'active') return false;
+    const m = p.migration?.state === 'Resume' ? p.migration : p.lastMigration;
+    if (!m) return false;
+    const r = m.targetFailure(reason);
+    if (r === false) return false;
+    if (r !== true) void this.movedBack(p, m, r);
+    return true;
+  }
+
+  private async movedBack(p: Player, m: MigrationOrchestrator, r: Promise<MigrationResult>): Promise<void> {
+    const result = await r;
+    if (p.migration === m) p.migration = undefined;
+    this.emit('migration', this.info(p), result);
   }
 
   /** End a player's session with a reason the client sees; `tellBackend`: also close it on the backend. */
@@ -1224,6 +1441,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
     link.players.clear();
     for (const p of affected) {
+      // it had just moved here: back to where it came from, seamlessly, when that is still there
+      if (this.moveBack(p, `backend ${link.id} lost: ${reason}`)) continue;
       // the source died mid-migration: abort it (the rescue below takes the player elsewhere)
       p.migration?.abort(`source backend ${link.id} lost: ${reason}`);
       p.link = undefined;

@@ -259,7 +259,7 @@ const EMPTY = new Uint8Array(0);
 
 function transportOf(address: string): TransportAddress['transport'] {
   const kind = address.slice(0, address.indexOf(':'));
-  return kind === 'udp' || kind === 'websocket' ? kind : 'memory';
+  return kind === 'udp' || kind === 'websocket' || kind === 'webrtc' ? kind : 'memory';
 }
 
 /**

@@ -3,8 +3,8 @@ import type { Protocol } from '../../src/index.js';
 import { OfflineAuthenticator, Server } from '../../src/server/index.js';
 import type { ProxyListenOptions } from '../../src/server/ProxiedSessions.js';
 import { tlsStreamServer } from '../../src/transport/stream/index.js';
-import type { TestCertificates } from '../../src/transport/stream/testing/testCertificates.js';
 import { type ClusterChannels, clusterProtocol, type TestBackend } from './cluster.js';
+import type { TestCertificates } from './testCertificates.js';
 
 /**
  * A backend like `startBackend` (mutual TLS on 127.0.0.1 port 0, registered in `registry`)

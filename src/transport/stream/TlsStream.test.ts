@@ -2,21 +2,21 @@ import { X509Certificate } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../testing/waitFor.js';
-import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
-import { StreamRefusedError } from './StreamRefusedError.js';
-import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import {
   type CertificateAndKey,
   createTestCertificates,
   type TestCertificates,
-} from './testing/testCertificates.js';
+} from '../../../test/helpers/testCertificates.js';
+import { waitFor } from '../testing/waitFor.js';
+import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
+import { StreamRefusedError } from './StreamRefusedError.js';
+import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import type { StreamConnection, StreamServer } from './types.js';
 
 let certs: TestCertificates;
 
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
 });
 
 afterAll(() => {
