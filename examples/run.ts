@@ -60,7 +60,12 @@ async function main(): Promise<boolean> {
     certs.dispose();
   }
   const backends = ['backend-1', 'backend-2'].map((id, i) =>
-    start(id, ['examples/game/backend.ts'], { BACKEND_ID: id, PORT: String(9101 + i), CERTS: dev }),
+    start(id, ['examples/game/backend.ts'], {
+      BACKEND_ID: id,
+      PORT: String(9101 + i),
+      METRICS_PORT: String(9201 + i),
+      CERTS: dev,
+    }),
   );
   const { existsSync } = await import('node:fs');
   await waitFor(
@@ -124,6 +129,9 @@ async function main(): Promise<boolean> {
   console.log(
     `migrations ok (from /metrics): ${ok} | disconnects: ${disconnects} | inputs sent ${sent}, processed ${acked}`,
   );
+  const b2 = await (await fetch('http://127.0.0.1:9202/metrics')).text();
+  const users = b2.match(/^baton_server_users\{state="playing"[^}]*\} (\d+)/m)?.[1];
+  console.log(`backend-2 metrics: ${users} players (http://127.0.0.1:9202/metrics)`);
   console.log(`inputs lost: ${sent - acked}`);
   await Promise.all(bots.map((b) => b.client.close('example over')));
   return sent === acked && disconnects === 0;
