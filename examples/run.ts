@@ -96,9 +96,14 @@ async function main(): Promise<boolean> {
     }
   }, 50);
   const admin = 'http://127.0.0.1:7780';
+  // the admin token of examples/proxy.json; mutating requests are JSON
+  const headers = {
+    authorization: 'Bearer example-admin-token-change-me',
+    'content-type': 'application/json',
+  };
   for (let s = 0; s < seconds && !stopping; s++) {
     await new Promise((r) => setTimeout(r, 1000));
-    const sessions = (await (await fetch(`${admin}/sessions`)).json()) as {
+    const sessions = (await (await fetch(`${admin}/sessions`, { headers })).json()) as {
       id: number;
       backendId: string;
       username: string;
@@ -106,13 +111,15 @@ async function main(): Promise<boolean> {
     const one = sessions[s % sessions.length];
     const to = one.backendId === 'backend-1' ? 'backend-2' : 'backend-1';
     const r = (await (
-      await fetch(`${admin}/sessions/${one.id}/migrate?to=${to}`, { method: 'POST' })
+      await fetch(`${admin}/sessions/${one.id}/migrate?to=${to}`, { method: 'POST', headers, body: '{}' })
     ).json()) as { ok: boolean; freezeMs?: number };
     console.log(
       `migrated ${one.username} ${one.backendId} → ${to}: ${r.ok ? `ok, input held ${r.freezeMs?.toFixed(1)} ms` : JSON.stringify(r)}`,
     );
   }
-  const drain = (await (await fetch(`${admin}/backends/backend-1/drain`, { method: 'POST' })).json()) as {
+  const drain = (await (
+    await fetch(`${admin}/backends/backend-1/drain`, { method: 'POST', headers, body: '{}' })
+  ).json()) as {
     moved: number;
   };
   console.log(`drained backend-1: ${drain.moved} players moved to backend-2`);
@@ -124,7 +131,7 @@ async function main(): Promise<boolean> {
   const sent = bots.reduce((n, b) => n + b.sent, 0);
   const acked = bots.reduce((n, b) => n + b.acked, 0);
   const disconnects = bots.reduce((n, b) => n + b.disconnects, 0);
-  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  const metrics = await (await fetch(`${admin}/metrics`, { headers })).text();
   const ok = metrics.match(/^baton_proxy_migrations_total\{outcome="ok"[^}]*\} (\d+)/m)?.[1] ?? '0';
   console.log(
     `migrations ok (from /metrics): ${ok} | disconnects: ${disconnects} | inputs sent ${sent}, processed ${acked}`,
