@@ -7,7 +7,7 @@
  * and lost. Ctrl-C stops everything and removes examples/.dev.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'baton/client';
 import { udpClient } from 'baton/server';
@@ -59,7 +59,7 @@ async function main(): Promise<boolean> {
   } finally {
     certs.dispose();
   }
-  const backends = ['backend-1', 'backend-2'].map((id, i) =>
+  ['backend-1', 'backend-2'].forEach((id, i) =>
     start(id, ['examples/game/backend.ts'], {
       BACKEND_ID: id,
       PORT: String(9101 + i),
@@ -67,7 +67,6 @@ async function main(): Promise<boolean> {
       CERTS: dev,
     }),
   );
-  const { existsSync } = await import('node:fs');
   await waitFor(
     () => ['backend-1', 'backend-2'].every((id) => existsSync(`${dev}/${id}.ticket.pub.pem`)),
     'backends',
