@@ -59,14 +59,14 @@ async function main(): Promise<boolean> {
   } finally {
     certs.dispose();
   }
-  ['backend-1', 'backend-2'].forEach((id, i) =>
+  for (const [i, id] of ['backend-1', 'backend-2'].entries()) {
     start(id, ['examples/game/backend.ts'], {
       BACKEND_ID: id,
       PORT: String(9101 + i),
       METRICS_PORT: String(9201 + i),
       CERTS: dev,
-    }),
-  );
+    });
+  }
   await waitFor(
     () => ['backend-1', 'backend-2'].every((id) => existsSync(`${dev}/${id}.ticket.pub.pem`)),
     'backends',
