@@ -9,10 +9,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Client } from 'baton/client';
-import { udpClient } from 'baton/server';
+import { Client } from 'baton-net/client';
+import { createDevCertificates } from 'baton-net/cluster';
+import { udpClient } from 'baton-net/server';
 // development certificates; a deployment brings its own CA, proxy and backend certificates
-import { createTestCertificates } from '../src/transport/stream/testing/testCertificates.js';
 import { Input, Processed, protocol } from './game/protocol.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -49,16 +49,14 @@ const up = (url: string) => () =>
 
 async function main(): Promise<boolean> {
   mkdirSync(dev, { recursive: true });
-  const certs = createTestCertificates();
-  try {
-    writeFileSync(`${dev}/ca.crt`, certs.ca.cert);
-    writeFileSync(`${dev}/proxy.crt`, certs.client.cert);
-    writeFileSync(`${dev}/proxy.key`, certs.client.key);
-    writeFileSync(`${dev}/backend.crt`, certs.server.cert);
-    writeFileSync(`${dev}/backend.key`, certs.server.key);
-  } finally {
-    certs.dispose();
-  }
+  // development certificates (what `baton certs` writes); a deployment brings its own
+  const certs = await createDevCertificates({ backends: ['backend'], proxies: ['proxy-1'], validDays: 1 });
+  const write = (name: string, pem: string) => writeFileSync(`${dev}/${name}`, pem, { mode: 0o600 });
+  write('ca.crt', certs.ca.cert);
+  write('proxy.crt', certs.proxies['proxy-1'].cert);
+  write('proxy.key', certs.proxies['proxy-1'].key);
+  write('backend.crt', certs.backends.backend.cert);
+  write('backend.key', certs.backends.backend.key);
   for (const [i, id] of ['backend-1', 'backend-2'].entries()) {
     start(id, ['examples/game/backend.ts'], {
       BACKEND_ID: id,

@@ -7,13 +7,10 @@ import { generateEd25519KeyPair, InMemoryNonceStore } from '../src/cluster/index
 import { OfflineAuthenticator, Server } from '../src/server/index.js';
 import { udpClient } from '../src/transport/index.js';
 import { tlsStreamServer } from '../src/transport/stream/index.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
 import { type BatonRun, parseMetrics, repoRoot, runBaton, waitUntil } from './helpers/childProcess.js';
 import { type ClusterChannels, clusterProtocol } from './helpers/cluster.js';
 import { Input } from './helpers/protocol.js';
+import { createTestCertificates, type TestCertificates } from './helpers/testCertificates.js';
 
 /**
  * `baton proxy --config` as a service: a child process, configured by a file, in front of two
@@ -24,8 +21,8 @@ let certs: TestCertificates;
 let dir: string;
 const running: BatonRun[] = [];
 const closers: (() => Promise<unknown>)[] = [];
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
   dir = mkdtempSync(join(tmpdir(), 'baton-cli-test-'));
 });
 afterAll(() => {

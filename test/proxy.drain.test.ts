@@ -137,13 +137,24 @@ describe('drains', () => {
   }, 60_000);
 
   it('drains through the admin endpoint and serves Prometheus metrics whose migration counters moved', async () => {
-    const cluster = await memCluster(['a'], { proxy: { admin: { port: 0 } } });
+    const token = 'drain-test-token-0123456789';
+    const cluster = await memCluster(['a'], { proxy: { admin: { port: 0, token } } });
     open.push(cluster);
     const players = await playOn(cluster, 3);
     await cluster.addBackend('b');
     const base = `http://127.0.0.1:${cluster.proxy.adminPort}`;
-    expect((await fetch(`${base}/backends/nope/drain`, { method: 'POST' })).status).toBe(404);
-    const res = await fetch(`${base}/backends/a/drain`, { method: 'POST' });
+    const post = {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    };
+    // a drain moves players: without the token (or as a non-JSON simple POST) it is refused
+    expect((await fetch(`${base}/backends/a/drain`, { method: 'POST' })).status).toBe(401);
+    expect(
+      (await fetch(`${base}/backends/a/drain`, { ...post, headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(415);
+    expect((await fetch(`${base}/backends/nope/drain`, post)).status).toBe(404);
+    const res = await fetch(`${base}/backends/a/drain`, post);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ moved: 3, failed: [], removed: true });
     const text = await (await fetch(`${base}/metrics`)).text();

@@ -14,9 +14,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import type { Entity } from 'baton';
-import { generateEd25519KeyPair, InMemoryNonceStore } from 'baton/cluster';
-import { OfflineAuthenticator, Server, tlsStreamServer, type User } from 'baton/server';
+import type { Entity } from 'baton-net';
+import { generateEd25519KeyPair, InMemoryNonceStore } from 'baton-net/cluster';
+import { OfflineAuthenticator, Server, tlsStreamServer, type User } from 'baton-net/server';
 import { Input, Position, Processed, protocol } from './protocol.js';
 
 const id = process.env.BACKEND_ID ?? 'backend-1';

@@ -3,7 +3,7 @@
  * names this module). Inputs go up on a reliable ordered channel; each backend acknowledges
  * every input it processed, so a client can count what was lost.
  */
-import { component, defineProtocol, message, t } from 'baton';
+import { component, defineProtocol, message, t } from 'baton-net';
 
 export const Position = component('Position', { x: t.f32, y: t.f32 });
 export const Input = message('Input', { seq: t.u32, dx: t.i8, dy: t.i8 });

@@ -7,19 +7,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { runCerts } from './certs.js';
 import { runClusterDemo } from './clusterDemo.js';
 import { runDemo } from './demo.js';
 import { runMigrationDemo } from './migrationDemo.js';
 import { PROXY_USAGE, runProxyCommand } from './proxyCommand.js';
+import { runRedisDemo } from './redisDemo.js';
 import { runRollingDemo } from './rollingDemo.js';
 import { shutdownSignal } from './signals.js';
 import { runTrace, TRACE_USAGE } from './trace.js';
 import { UsageError } from './usage.js';
 
-const DEMO_USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--migrations | --direct | --cluster]
+const DEMO_USAGE = `usage: baton demo [--duration <s>] [--transport udp|ws] [--bots <n>] [--page-port <n>] [--migrations | --direct | --cluster | --redis]
   default: a rolling restart — one proxy, three backends (mutual TLS), bots playing while each
            backend in turn is drained (its players migrated seamlessly), stopped and started again
-  --migrations: bots migrated back and forth between two backends
+  --migrations: bots migrated back and forth between two backends, and a page on 127.0.0.1
+               that draws them and lets you play (--page-port, default any free port; URL printed)
   --direct: one server, no proxy        --cluster: referral transfers every 3 s
   Ends by itself after --duration seconds (default 10), or on Ctrl-C.`;
 
@@ -60,6 +63,8 @@ async function demo(rest: string[]): Promise<number> {
           cluster: { type: 'boolean', default: false },
           direct: { type: 'boolean', default: false },
           migrations: { type: 'boolean', default: false },
+          redis: { type: 'boolean', default: false },
+          'page-port': { type: 'string', default: '0' },
         },
       }),
     DEMO_USAGE,
@@ -80,9 +85,13 @@ async function demo(rest: string[]): Promise<number> {
   const stop = shutdownSignal();
   try {
     const o = { durationSeconds, bots, transport, signal: stop.signal } as const;
+    const pagePort = Number(values['page-port']);
+    if (!Number.isInteger(pagePort) || pagePort < 0 || pagePort > 65535)
+      throw new UsageError(`--page-port must be a port number`, DEMO_USAGE);
+    if (values.redis) return (await runRedisDemo(o)) ? 0 : 1;
     if (values.cluster) await runClusterDemo(o);
     else if (values.direct) await runDemo(o);
-    else if (values.migrations) return (await runMigrationDemo(o)) ? 0 : 1;
+    else if (values.migrations) return (await runMigrationDemo({ ...o, page: { port: pagePort } })) ? 0 : 1;
     else return (await runRollingDemo(o)) ? 0 : 1;
     return 0;
   } finally {
@@ -106,6 +115,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo':
       return demo(rest);
+    case 'certs':
+      return runCerts(rest);
     case 'trace': {
       const { values, positionals } = parsed(
         () =>

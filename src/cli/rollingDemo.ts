@@ -7,10 +7,7 @@ import { Server } from '../server/Server.js';
 import type { User } from '../server/User.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../transport/stream/testing/testCertificates.js';
+import { createDemoCertificates, type DemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
 import { sleep } from './signals.js';
 
@@ -49,7 +46,7 @@ type Processed = Map<string, { next: number; count: number; outOfOrder: number }
  */
 export async function runRollingDemo(o: RollingDemoOptions): Promise<boolean> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const certs = createTestCertificates();
+  const certs = await createDemoCertificates();
   const registry = new InMemoryRegistry();
   const ticketKeys = new InMemoryTicketKeys();
   const processed: Processed = new Map();
@@ -160,14 +157,13 @@ export async function runRollingDemo(o: RollingDemoOptions): Promise<boolean> {
     await Promise.all(bots.map((b) => b.client.close('demo over')));
     await proxy?.close('demo over');
     for (const s of servers.values()) await s.close('demo over');
-    certs.dispose();
   }
 }
 
 /** One backend of the demo game: an avatar per player that carries over when it moves. */
 async function startBackend(
   id: string,
-  certs: TestCertificates,
+  certs: DemoCertificates,
   registry: InMemoryRegistry,
   ticketKeys: InMemoryTicketKeys,
   processed: Processed,

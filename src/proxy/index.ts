@@ -1,6 +1,6 @@
 /** Layer 6: the full proxy (client-facing listeners, backend links, relay, referral, trace). Node only. */
 
-export { AdminServer } from './admin.js';
+export { type AdminContext, type AdminOptions, AdminServer, type AdminTarget } from './admin.js';
 export { BackendLink, type BackendLinkState } from './BackendLink.js';
 export {
   type CapturedSession,

@@ -140,9 +140,13 @@ export class ProxyMetrics {
     scrapedCounter(
       r,
       'baton_proxy_backend_events_total',
-      'Backend links connected, failed to connect, lost.',
+      'Backend links connected, failed to connect, lost, refused, recovered; probes that failed.',
       ['event'],
-      () => byKey('event', stats().backends),
+      () => {
+        // the list of backends unavailable now is a gauge's job, not a counter's
+        const { unavailable: _, ...events } = stats().backends;
+        return byKey('event', events);
+      },
     );
     scrapedCounter(
       r,

@@ -754,6 +754,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       this.proxied && {
         ...this.proxied.stats,
         migration: { ...this.proxied.stats.migration },
+        backpressure: { ...this.proxied.stats.backpressure },
         dropped: { ...this.proxied.stats.dropped },
       }
     );
