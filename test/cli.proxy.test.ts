@@ -199,7 +199,7 @@ describe('baton proxy --config (child process)', () => {
 });
 
 describe('baton command line', () => {
-  it('Ctrl-C ends the demo early: everything closed, its temporary certificates removed, exit 0', async () => {
+  it('Ctrl-C ends the demo early: everything closed, nothing left in its temporary folder, exit 0', async () => {
     const tmp = mkdtempSync(join(dir, 'demo-tmp-'));
     const run = runBaton(['demo', '--duration', '120', '--bots', '2'], { TMPDIR: tmp });
     running.push(run);
@@ -208,7 +208,6 @@ describe('baton command line', () => {
       30_000,
       'demo running',
     );
-    expect(leftovers(tmp).length).toBeGreaterThan(0); // its certificates are there while it runs
     run.child.kill('SIGINT');
     expect(await run.exited, run.stderr).toBe(0);
     expect(run.stdout).toContain('inputs lost: 0');
