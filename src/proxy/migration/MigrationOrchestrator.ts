@@ -812,7 +812,9 @@ export class MigrationOrchestrator {
     const h = this.host;
     const failedIn = this.state;
     this.state = 'Failed';
-    if (this.opened && this.target && this.target.state === 'up' && !this.committed)
+    // not cut over to A's new session: whichever session of the player A holds (the old, frozen
+    // one, or the new one opening) goes — the player is referred elsewhere
+    if (this.target && this.target.state === 'up' && !this.committed)
       h.sendTo(this.target, MuxFrame.PlayerClose, encodeReason(clampUtf8(reason, 200)), 'PlayerClose');
     if (this.buffer) {
       h.unfreeze();
