@@ -114,6 +114,34 @@ describe('moving back to A when B fails after the cutover', () => {
     await everyInputOnceOnA(cluster, bot, uuid);
   });
 
+  it('moving back fails too (A refuses to take the player back): referral fallback, A keeps no session of it', {
+    timeout: 15000,
+  }, async () => {
+    const cluster = await memCluster(['a', 'b', 'c'], { seed: 5, proxy: { migration: { overlapMs: 20 } } });
+    open.push(cluster);
+    const bot = new Bot(cluster.client());
+    bots.push(bot);
+    await bot.connect(cluster.hub, cluster.address, 'ann', LOSSY);
+    const sid = cluster.proxy.sessions()[0].id;
+    const a = cluster.backends.get('a')!;
+    const b = cluster.backends.get('b')!;
+    a.server.migration.decide = (_user, target) => (target === 'a' ? 'not back here' : true);
+    b.server.on('migrated', () => bot.pause());
+    const referrals: string[] = [];
+    cluster.proxy.on('referral', (_i, to) => referrals.push(to));
+    const migrating = cluster.proxy.migrate(sid, 'b');
+    await until(() => cluster.proxy.sessions()[0]?.migration === 'Resume', 3000, 'Resume');
+    await b.kill();
+    bot.resume();
+    const r = await migrating;
+    expect(r).toMatchObject({ ok: false, afterCutover: true });
+    expect(!r.ok && r.movedBack).toBeFalsy();
+    expect(!r.ok && r.reason).toMatch(/moving back failed: ticket refused by 'a': not back here/);
+    await until(() => referrals.length > 0, 4000, 'referral');
+    expect(['a', 'c']).toContain(referrals[0]); // a healthy backend of the pool (A refused only the seamless way back)
+    await until(() => a.server.users.length === 0, 3000, "A drops the player's old session");
+  });
+
   it('after the overlap window B failing is a backend loss: referral or disconnect, no move back', {
     timeout: 15000,
   }, async () => {

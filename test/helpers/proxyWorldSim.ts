@@ -1,14 +1,28 @@
 import type { Client } from '../../src/client/index.js';
-import { generateEd25519KeyPair, InMemoryRegistry } from '../../src/cluster/index.js';
+import {
+  generateEd25519KeyPair,
+  InMemoryNonceStore,
+  InMemoryRegistry,
+  InMemoryTicketKeys,
+} from '../../src/cluster/index.js';
 import type { Entity, Room } from '../../src/index.js';
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
 import { Proxy } from '../../src/proxy/index.js';
-import { OfflineAuthenticator, type ServerOptions, type User } from '../../src/server/index.js';
+import { OfflineAuthenticator, Server, type ServerOptions, type User } from '../../src/server/index.js';
 import type { LinkConditionerConfig } from '../../src/transport/LinkConditioner.js';
 import { MemoryStreamNetwork, peerIdentity } from '../../src/transport/stream/MemoryStream.js';
 import { settle } from './sim.js';
 import type { Op } from './worldOps.js';
-import { Health, Label, ownedProtocol, Position, type WorldChannels, WorldSim } from './worldSim.js';
+import {
+  type EntityView,
+  Health,
+  Label,
+  ownedProtocol,
+  Position,
+  viewOf,
+  type WorldChannels,
+  WorldSim,
+} from './worldSim.js';
 
 /**
  * The world of {@link WorldSim} with a {@link Proxy} in the middle: clients reach the proxy over
@@ -22,7 +36,10 @@ export class ProxyWorldSim extends WorldSim {
   readonly net = new MemoryStreamNetwork();
   readonly registry = new InMemoryRegistry();
   proxy!: Proxy;
+  /** A second backend (`backends: 2`): players can be moved between 'backend-1' and 'backend-2' seamlessly. */
+  readonly server2?: Server<WorldChannels>;
   private readonly chunking?: { seed: number; maxChunk: number };
+  private readonly ticketKeys?: InMemoryTicketKeys;
 
   constructor(
     protocol = ownedProtocol,
@@ -32,27 +49,72 @@ export class ProxyWorldSim extends WorldSim {
       server?: ServerOptions;
       /** Cut every stream write between proxy and backend into pieces of 1..maxChunk bytes. */
       chunking?: { seed: number; maxChunk: number };
+      /** Two backends with migration tickets (default 1). */
+      backends?: 1 | 2;
     } = {},
   ) {
     super(protocol, opts);
     this.chunking = opts.chunking;
+    if (opts.backends === 2) {
+      this.ticketKeys = new InMemoryTicketKeys();
+      this.server2 = new Server(protocol, {
+        clock: this.clock,
+        authenticator: new OfflineAuthenticator(),
+        linkFactory: this.recordLinks(),
+        ...opts.server,
+      });
+    }
+  }
+
+  /** The backend Servers, 'backend-1' first. */
+  get servers(): Server<WorldChannels>[] {
+    return this.server2 ? [this.server, this.server2] : [this.server];
+  }
+
+  /** The Server of a backend id. */
+  backend(id: string | undefined): Server<WorldChannels> | undefined {
+    return id === 'backend-1' ? this.server : id === 'backend-2' ? this.server2 : undefined;
+  }
+
+  private async listenBackend(server: Server<WorldChannels>, id: string, nonces: InMemoryNonceStore) {
+    const keys = this.ticketKeys ? await this.ticketKeys.generate(id) : undefined;
+    const ticketKeys = this.ticketKeys;
+    const address = await server.listenProxies(
+      this.net.server({ identity: peerIdentity(id), chunking: this.chunking }),
+      // manual time runs far ahead of wall time in a settle: timeouts generous, never the subject here
+      {
+        backendId: id,
+        heartbeatIntervalMs: 200,
+        timeoutMs: 120_000,
+        tickets:
+          keys && ticketKeys
+            ? {
+                privateKey: keys.privateKey,
+                publicKeyOf: (b) => ticketKeys.publicKeyOf(b),
+                nonceStore: nonces,
+              }
+            : {},
+      },
+    );
+    await this.registry.register({
+      id,
+      pool: 'default',
+      address: { host: 'memory', port: address.port },
+      // new players all start on backend-1 (the ops' world); backend-2 takes them only by migration
+      capacity: id === 'backend-1' ? 64 : 0,
+      publicKey: generateEd25519KeyPair().publicKey,
+    });
   }
 
   /** Backend on a memory stream listener, registered; the proxy listening on the hub. */
   override async listen(): Promise<this> {
-    const backend = await this.server.listenProxies(
-      this.net.server({ identity: peerIdentity('backend-1'), chunking: this.chunking }),
-      // manual time runs far ahead of wall time in a settle: timeouts generous, never the subject here
-      { backendId: 'backend-1', heartbeatIntervalMs: 200, timeoutMs: 120_000 },
-    );
-    await this.registry.register({
-      id: 'backend-1',
-      pool: 'default',
-      address: { host: 'memory', port: backend.port },
-      capacity: 64,
-      publicKey: generateEd25519KeyPair().publicKey,
-    });
+    const nonces = new InMemoryNonceStore();
+    await this.listenBackend(this.server, 'backend-1', nonces);
+    if (this.server2) await this.listenBackend(this.server2, 'backend-2', nonces);
     this.proxy = new Proxy({
+      ticketKeys: this.ticketKeys,
+      // a move's source closes at once: the sim checks each player on one backend
+      migration: { overlapMs: 0 },
       protocol: this.protocol,
       id: 'proxy-1',
       listen: [this.hub.server()],
@@ -85,15 +147,44 @@ export class ProxyWorldSim extends WorldSim {
       await settle();
       this.hub.advance(this.tickMs);
       proxy.maintain();
+      for (const f of this.beforeStep) f();
       this.server.step();
+      this.server2?.step();
       for (const c of this.clients) c.step();
     }
+  }
+
+  /** Work run each tick before the backends step (e.g. backends sending messages). */
+  readonly beforeStep: (() => void)[] = [];
+
+  override quiet(): boolean {
+    if (this.server2) {
+      for (const u of this.server2.users) {
+        const conn = this.server2.world.connection(u);
+        if (conn && !conn.idle) return false;
+      }
+    }
+    return super.quiet();
+  }
+
+  /** What `user` of `server` should see: that backend's world within its scope, by wire id. */
+  expectedViewOn(server: Server<WorldChannels>, user: User): Map<number, EntityView> {
+    const conn = server.world.connection(user)!;
+    const out = new Map<number, EntityView>();
+    for (const e of server.entities()) {
+      if (!server.inScope(user, e)) continue;
+      const id = conn.map.hostOf(e.id);
+      if (id === undefined) throw new Error(`entity ${e.id} in scope but not hosted`);
+      out.set(id, viewOf(e));
+    }
+    return out;
   }
 
   override async close(): Promise<void> {
     for (const c of this.clients) await c.close();
     await this.proxy?.close();
     await this.server.close();
+    await this.server2?.close();
     await this.hub.close();
   }
 }

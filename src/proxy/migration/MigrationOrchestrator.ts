@@ -370,9 +370,12 @@ export class MigrationOrchestrator {
 
   /** A frame of this player on B's link (before cutover). Throws DecodeError for malformed payloads. */
   onTargetFrame(type: number, payload: Uint8Array): void {
-    // moving back: until the new session on A accepts, frames on A's link are the old session's
-    // (its TicketReply, or whatever it said after its Handoff: never relayed)
-    const oldSession = this.movingBack && !this.accepted;
+    // Until the target's PlayerAccept, a frame of this player on its link that is not setup is
+    // an older session's of the same player there (a move back, or a return to a backend whose
+    // old session the proxy closed just before: same link, same session id). The target sends
+    // only its setup Controls before PlayerAccept, and its game speaks only after it, so those
+    // frames are never relayed as the new session's.
+    const oldSession = !this.accepted;
     switch (type) {
       case MuxFrame.TicketReply:
         if (this.movingBack) this.onTicketReply(payload);
@@ -539,7 +542,7 @@ export class MigrationOrchestrator {
     );
   }
 
-  /** A's PlayerAccept arrived for the session a move back opens. */
+  /** The target's PlayerAccept arrived for the session this migration (or move back) opens. */
   private accepted = false;
 
   private onTicketReply(payload: Uint8Array): void {
@@ -809,7 +812,9 @@ export class MigrationOrchestrator {
     const h = this.host;
     const failedIn = this.state;
     this.state = 'Failed';
-    if (this.opened && this.target && this.target.state === 'up' && !this.committed)
+    // not cut over to A's new session: whichever session of the player A holds (the old, frozen
+    // one, or the new one opening) goes — the player is referred elsewhere
+    if (this.target && this.target.state === 'up' && !this.committed)
       h.sendTo(this.target, MuxFrame.PlayerClose, encodeReason(clampUtf8(reason, 200)), 'PlayerClose');
     if (this.buffer) {
       h.unfreeze();
