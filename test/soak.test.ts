@@ -562,11 +562,12 @@ describe('soak', () => {
       };
 
       // every player gone, then memory back to its baseline — without this test's own books
-      // (hundreds of thousands of processed-input records in the long run), which are not the stack's
+      // (processed-input records, the bots' closed clients), which are not the proxy's
       await Promise.all(botList.map((b) => b.close()));
       expect(await until(() => proxy.sessions().length === 0, 15_000)).toBe(true);
       backends.processed.clear();
-      for (const b of botList) b.lives.length = 0;
+      botList.length = 0; // the bots' closed clients (their link state) are this test's, not the proxy's
+      bots.clear();
       proxyLog.length = 0;
       await sleep(200);
       const after = settledHeap();
