@@ -266,7 +266,7 @@ class SoakBot {
     });
     client.on('disconnect', (reason) => {
       const life = this.life;
-      if (life) life.clientReason = reason || '(empty reason)';
+      if (life) life.clientReason = reason;
       // a referral reconnects by itself; anything else gets a fresh client shortly
       setTimeout(() => {
         if (!this.closed && !client.connected && this.client === client) void this.replace();
@@ -501,6 +501,7 @@ describe('soak', () => {
       const reordered: string[] = [];
       const lostUntold: string[] = [];
       const lostHealthy: string[] = [];
+      const killedIds = [...backends.killed].map((id) => new RegExp(`\\b${id.replace('.', '\\.')}\\b`));
       for (const bot of botList) {
         sent += bot.seq;
         const list = backends.processed.get(bot.name) ?? [];
@@ -526,8 +527,10 @@ describe('soak', () => {
             lost.set('open session, untold', (lost.get('open session, untold') ?? 0) + missing.length);
             continue;
           }
-          const killedBackend = life.proxyReasons.some((r) =>
-            [...backends.killed].some((id) => r.includes(id)),
+          // the proxy's event for a session can precede the client's 'connect' of that life
+          // (then it was noted on the life before), so the client's own reason counts too
+          const killedBackend = [life.clientReason, ...life.proxyReasons].some((r) =>
+            killedIds.some((id) => id.test(r)),
           );
           const cause = killedBackend ? 'backend SIGKILLed (client told)' : 'other (client told)';
           lost.set(cause, (lost.get(cause) ?? 0) + missing.length);
