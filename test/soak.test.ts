@@ -268,6 +268,7 @@ class SoakBot {
       const life = this.life;
       if (life) life.clientReason = reason;
       // a referral reconnects by itself; anything else gets a fresh client shortly
+      if (this.closed) return;
       setTimeout(() => {
         if (!this.closed && !client.connected && this.client === client) void this.replace();
       }, 1500);
