@@ -14,14 +14,11 @@ import { Proxy } from '../src/proxy/index.js';
 import { OfflineAuthenticator } from '../src/server/index.js';
 import { udpServer } from '../src/transport/index.js';
 import { MemoryHub } from '../src/transport/MemoryHub.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
 import type { TransportAddress } from '../src/transport/types.js';
 import { type ClusterChannels, clusterProtocol } from './helpers/cluster.js';
 import { Input } from './helpers/protocol.js';
 import { connectDatagrams } from './helpers/rawPeer.js';
+import { createTestCertificates, type TestCertificates } from './helpers/testCertificates.js';
 
 /**
  * Soak (issue 12): one proxy (this process), three backends as child processes, bots with 5 %
@@ -89,7 +86,7 @@ let certs: TestCertificates;
 /** The backend fixture bundled once into plain JS: a child then starts in a fraction of tsx's time. */
 let backendScript: string;
 beforeAll(async () => {
-  certs = createTestCertificates();
+  certs = await createTestCertificates();
   // beside node_modules, so the bundle's bare imports (ws) resolve
   backendScript = resolve(here, '../node_modules/.cache/baton-soak/soakBackend.mjs');
   await build({

@@ -18,7 +18,13 @@ describe('admin endpoint helpers', () => {
   });
 
   it('refuses a configured token too short to be a secret', () => {
-    const target = { sessions: () => [], stats: {} as never, migrate: async () => ({}) as never };
+    const target = {
+      sessions: () => [],
+      stats: {} as never,
+      migrate: async () => ({}) as never,
+      drain: async () => ({}) as never,
+      metrics: { text: async () => '', contentType: 'text/plain' },
+    };
     const context = { registry: { list: async () => [] }, log: () => {} };
     expect(() => new AdminServer(target, { port: 0, token: 'short' }, context)).toThrow(/16 characters/);
     expect(() => new AdminServer(target, { port: 0, token: 'x'.repeat(16) }, context)).not.toThrow();

@@ -20,10 +20,16 @@
  * grants), and listing or moving players needs `Authorization: Bearer <token>`. When no token
  * is configured one is generated and logged once, so a mutating request without it is always
  * refused.
+ * - `POST /backends/:id/drain` — drain a backend (every player migrated elsewhere in its pool,
+ *   then it leaves the pool); needs the token and `Content-Type: application/json`; answers
+ *   once done (200 when every player moved, 409 otherwise, 404 for an unknown backend)
+ * - `GET /metrics` — Prometheus exposition of the proxy's metrics (aggregates, like `/stats`:
+ *   no token; the Host/Origin checks still apply)
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import type { DrainResult } from './drain.js';
 import type { MigrationResult } from './migration/MigrationOrchestrator.js';
 import type { ProxySessionInfo, ProxyStats } from './Proxy.js';
 import type { Registry } from './registry.js';
@@ -53,6 +59,8 @@ export interface AdminTarget {
   sessions(): ProxySessionInfo[];
   readonly stats: ProxyStats;
   migrate(sessionId: number, backendId: string): Promise<MigrationResult>;
+  drain(backendId: string): Promise<DrainResult>;
+  readonly metrics: { text(): Promise<string>; readonly contentType: string };
 }
 
 /** What the admin endpoint is wired to besides the proxy. */
@@ -187,6 +195,23 @@ export class AdminServer {
           migration: s.migration ?? null,
         })),
       );
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      allowMethod(req, 'GET');
+      req.resume();
+      const text = await this.proxy.metrics.text();
+      res.writeHead(200, { 'content-type': this.proxy.metrics.contentType });
+      res.end(text);
+      return;
+    }
+    const drain = /^\/backends\/([^/]+)\/drain$/.exec(url.pathname);
+    if (drain) {
+      allowMethod(req, 'POST');
+      this.checkToken(req);
+      await readJsonBody(req); // JSON-only like every mutating request; no field is read
+      const result = await this.proxy.drain(decodeURIComponent(drain[1]));
+      send(res, result.unknown ? 404 : result.failed.length === 0 ? 200 : 409, result);
       return;
     }
     const m = /^\/sessions\/(\d+)\/migrate$/.exec(url.pathname);

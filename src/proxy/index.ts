@@ -8,6 +8,9 @@ export {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+export * from './config/index.js';
+export type { DrainOptions, DrainResult } from './drain.js';
+export { ProxyMetrics, type ProxyMetricsOptions } from './metrics.js';
 export { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
 export {
   DEFAULT_MIGRATION_TIMEOUTS,

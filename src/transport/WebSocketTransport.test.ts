@@ -3,8 +3,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { createTestCertificates, type TestCertificates } from '../../test/helpers/testCertificates.js';
 import { browserWebSocketClient, type WebSocketConstructor } from './BrowserWebSocketTransport.js';
-import { createTestCertificates, type TestCertificates } from './stream/testing/testCertificates.js';
 import { waitFor } from './testing/waitFor.js';
 import type { DatagramClientSocket, DatagramServerSocket } from './types.js';
 import {
@@ -356,8 +356,8 @@ describe('WebSocketTransport (Node): peers that never speak, and the peer cap (i
 
 describe('WebSocketTransport (Node): an existing server, and wss://', () => {
   let certs: TestCertificates;
-  beforeAll(() => {
-    certs = createTestCertificates();
+  beforeAll(async () => {
+    certs = await createTestCertificates();
   });
   afterAll(() => certs?.dispose());
 
