@@ -110,6 +110,7 @@ describeWithRedis('a cluster of two proxies on one real Redis', () => {
     });
     const [address] = await proxy.start();
     open.push({ close: () => proxy.close('test over') });
+    await registry.ready(); // hears the other processes' health changes from here on
     return { proxy, registry, address };
   }
 

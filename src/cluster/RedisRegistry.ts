@@ -71,7 +71,7 @@ export class RedisRegistry implements Registry {
   private readonly origin = randomUUID();
   private readonly clock: Clock;
   private readonly staleAfterMs: number;
-  private readonly ready: Promise<void>;
+  private readonly subscribed: Promise<void>;
   private closed = false;
 
   constructor(options: RedisRegistryOptions) {
@@ -95,9 +95,18 @@ export class RedisRegistry implements Registry {
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.received(message);
     });
-    this.ready = this.subscriber.subscribe(this.channel).then(() => undefined);
+    this.subscribed = this.subscriber.subscribe(this.channel).then(() => undefined);
     // the constructor cannot await: a failed subscription surfaces on the first call instead
-    this.ready.catch(() => {});
+    this.subscribed.catch(() => {});
+  }
+
+  /**
+   * Resolves once this instance is subscribed to the others' events (rejects if it cannot be).
+   * Changes published before that are not re-emitted here; read the state (`list`) after it.
+   * Every method that changes the registry waits for it first.
+   */
+  ready(): Promise<void> {
+    return this.subscribed;
   }
 
   async register(registration: BackendRegistration): Promise<BackendRecord> {
@@ -113,7 +122,7 @@ export class RedisRegistry implements Registry {
       health: registration.health ?? 'up',
       lastSeen: this.clock.now(),
     };
-    await this.ready;
+    await this.subscribed;
     const [previous, flat] = await this.redis.batonRegister(
       this.hashOf(record.id),
       this.setKey(),
@@ -139,7 +148,7 @@ export class RedisRegistry implements Registry {
     }
     if (update.health !== undefined) fields.push('health', checkHealth(update.health));
     fields.push('lastSeen', String(this.clock.now()));
-    await this.ready;
+    await this.subscribed;
     const reply = await this.redis.batonUpdate(this.hashOf(id), this.channel, this.origin, ...fields);
     if (!reply) return undefined;
     const record = decode(reply[1]);
@@ -149,7 +158,7 @@ export class RedisRegistry implements Registry {
   }
 
   async remove(id: string): Promise<boolean> {
-    await this.ready;
+    await this.subscribed;
     const flat = await this.redis.batonRemove(this.hashOf(id), this.setKey(), this.channel, this.origin, id);
     if (!flat) return false;
     this.emit('removed', decode(flat), undefined);
@@ -195,7 +204,7 @@ export class RedisRegistry implements Registry {
    * each backend is marked by exactly one. Returns the ids this call marked.
    */
   async sweep(): Promise<string[]> {
-    await this.ready;
+    await this.subscribed;
     const now = String(this.clock.now());
     const marked: string[] = [];
     for (const id of await this.handle.client.smembers(this.setKey())) {
@@ -217,7 +226,7 @@ export class RedisRegistry implements Registry {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.ready.catch(() => {});
+    await this.subscribed.catch(() => {});
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
     await this.handle.close();
   }

@@ -96,6 +96,7 @@ describeWithRedis('Redis stores (real redis-server)', () => {
     const clock = new ManualClock(0);
     const a = registry(prefix, clock, 1000);
     const b = registry(prefix, clock, 1000);
+    await Promise.all([a.ready(), b.ready()]); // both hear every change from here on
     type Seen = [string, BackendHealth, BackendHealth | undefined];
     const atA: Seen[] = [];
     const atB: Seen[] = [];
