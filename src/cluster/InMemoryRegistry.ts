@@ -116,7 +116,9 @@ export class InMemoryRegistry implements Registry {
   async sweep(): Promise<string[]> {
     const now = this.clock.now();
     const marked: string[] = [];
-    for (const record of this.backends.values()) {
+    // in id order (like every listing), so a shared registry can emit in the same order
+    const byId = [...this.backends.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const record of byId) {
       if (record.health === 'down' || now - record.lastSeen < this.staleAfterMs) continue;
       const down: BackendRecord = { ...record, health: 'down' };
       this.backends.set(record.id, down);

@@ -207,7 +207,8 @@ export class RedisRegistry implements Registry {
     await this.subscribed;
     const now = String(this.clock.now());
     const marked: string[] = [];
-    for (const id of await this.handle.client.smembers(this.setKey())) {
+    // in id order, so every instance and the in-memory registry emit in the same order
+    for (const id of (await this.handle.client.smembers(this.setKey())).sort()) {
       const reply = await this.redis.batonSweepOne(
         this.hashOf(id),
         this.channel,
