@@ -103,7 +103,9 @@ export class RedisRegistry implements Registry {
   /**
    * Resolves once this instance is subscribed to the others' events (rejects if it cannot be).
    * Changes published before that are not re-emitted here; read the state (`list`) after it.
-   * Every method that changes the registry waits for it first.
+   * Every method that changes the registry waits for it first. The subscription is renewed
+   * after a lost connection, but what was published meanwhile is not replayed: the state in
+   * Redis (`get`, `list`, `pickLeastLoaded`) is always current, the events are a live feed.
    */
   ready(): Promise<void> {
     return this.subscribed;
