@@ -48,7 +48,7 @@ describe('fuzzing a running server', () => {
     const attackers: RawPeer[] = [];
     for (let i = 0; i < 24; i++) attackers.push(await RawPeer.open(sim.hub.client(sim.address)));
     // some attackers hold a real (pending) session so mutated link packets reach a link
-    for (let i = 0; i < 8; i++) attackers[i].send(...connectDatagrams({}, 1000 + i));
+    for (let i = 0; i < 8; i++) attackers[i].connect({}, 1000 + i);
 
     const rng = new SeededRandom(1234);
     const mutate = (src: Uint8Array): Uint8Array => {

@@ -265,7 +265,10 @@ describe('LinkConnection over the memory hub (seeded conditioner, ManualClock)',
           tick++;
           sc.takeTicks(tick);
         };
-        while (!sc.doneSending) step();
+        for (let i = 0; !sc.doneSending; i++) {
+          if (i > 5000) throw new Error('the scenario did not finish sending');
+          step();
+        }
         for (let i = 0; !sc.settled; i++) {
           if (i > 5000) throw new Error('link did not settle in 50 simulated seconds');
           step();

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { BROWSER_BUNDLES } from '../src/cli/demoPage/bundles.js';
 
 // Every subpath the package exports (and its `bin`) must be built from a source entry that
 // exists: `dist/x/index.js` comes from `src/x/index.ts`. Catches an export added to
@@ -14,12 +15,23 @@ const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
   bin: Record<string, string>;
   scripts: Record<string, string>;
 };
-const sourceOf = (built: string) =>
-  resolve(root, built.replace(/^\.\/dist\//, 'src/').replace(/\.(d\.ts|js)$/, '.ts'));
+// `dist/browser/*.js` are esbuild bundles (BROWSER_BUNDLES names their entries); the rest is tsc's
+const sourceOf = (built: string) => {
+  const bundle = /^\.\/dist\/browser\/(.+)$/.exec(built);
+  if (bundle) return resolve(root, BROWSER_BUNDLES[bundle[1]] ?? `missing bundle ${bundle[1]}`);
+  return resolve(root, built.replace(/^\.\/dist\//, 'src/').replace(/\.(d\.ts|js)$/, '.ts'));
+};
 
 describe('package exports', () => {
-  it('export every layer users import: root, server, client, proxy, cluster', () => {
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './client', './cluster', './proxy', './server']);
+  it('export every layer users import: root, server, client (and its browser bundle), proxy, cluster', () => {
+    expect(Object.keys(pkg.exports).sort()).toEqual([
+      '.',
+      './client',
+      './client/browser',
+      './cluster',
+      './proxy',
+      './server',
+    ]);
   });
 
   it.each(Object.entries(pkg.exports))('%s is built from an existing source entry', (_name, entry) => {
@@ -38,7 +50,7 @@ describe('package exports', () => {
     const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
     expect(readme).toContain('npm install baton-net');
     // every import line in the README names the package as users install it
-    const imports = [...readme.matchAll(/from '([^'.][^']*)'/g)].map((m) => m[1]);
+    const imports = [...readme.matchAll(/from '([^'./][^']*)'/g)].map((m) => m[1]);
     expect(imports.length).toBeGreaterThan(0);
     for (const name of imports) expect(name === 'baton-net' || name.startsWith('baton-net/')).toBe(true);
   });

@@ -8,7 +8,7 @@ import {
 } from '../src/server/index.js';
 import { decodeConnectionlessReject } from '../src/session/packets/connectionless.js';
 import { Chat, Input, otherProtocol } from './helpers/protocol.js';
-import { connectDatagrams, RawPeer } from './helpers/rawPeer.js';
+import { RawPeer } from './helpers/rawPeer.js';
 import { Sim } from './helpers/sim.js';
 
 const UUID = '6b1f6c1e-7a43-4c58-9d0e-3f2b2a9c8d11';
@@ -201,10 +201,10 @@ describe('session handshake over the memory hub (manual clock)', () => {
     const raws: RawPeer[] = [];
     for (let i = 0; i < 10; i++) {
       const raw = await RawPeer.open(sim.hub.client(sim.address));
-      raw.send(...connectDatagrams({}, 100 + i)); // never answers AuthGrant
+      raw.connect({}, 100 + i); // echoes the cookie, never answers AuthGrant
       raws.push(raw);
     }
-    await sim.tick(2);
+    await sim.tick(3);
     expect(sim.server.stats.pendingHandshakes).toBe(3);
     const busy = raws.filter((r) => r.received.some((d) => d[0] === 0x41));
     expect(busy).toHaveLength(7);
@@ -225,16 +225,18 @@ describe('session handshake over the memory hub (manual clock)', () => {
   it('never sends an unvalidated peer more than it sent (no reflection amplification)', async () => {
     const sim = await new Sim().listen();
     const raw = await RawPeer.open(sim.hub.client(sim.address));
-    raw.send(...connectDatagrams());
+    raw.connect();
     await sim.tick(200); // 4 s: the link would retransmit AuthGrant and heartbeat many times
     expect(raw.received.length).toBeGreaterThan(0);
     expect(raw.receivedBytes).toBeLessThanOrEqual(raw.sentBytes);
     expect(sim.server.stats.dropped.amplification).toBeGreaterThan(0);
 
     const mismatch = await RawPeer.open(sim.hub.client(sim.address));
-    mismatch.send(...connectDatagrams({ protocolHash: 1n }));
-    await sim.tick(2);
-    expect(mismatch.received).toHaveLength(1);
+    mismatch.connect({ protocolHash: 1n });
+    await sim.tick(3);
+    expect(mismatch.retries).toBe(1);
+    expect(mismatch.replies).toHaveLength(1);
+    expect(mismatch.replies[0][0]).toBe(0x41);
     expect(mismatch.receivedBytes).toBeLessThanOrEqual(mismatch.sentBytes);
     await raw.close();
     await mismatch.close();

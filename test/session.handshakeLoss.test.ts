@@ -11,9 +11,10 @@ import { ownedProtocol, WorldSim } from './helpers/worldSim.js';
 const DEEP = process.env.BATON_DEEP === '1';
 const SEEDS = DEEP ? 2000 : 200;
 /**
- * Well within the 5 s default. Four sequential legs (Connect, AuthGrant, AuthToken, setup) each
- * wait one loss delay (250–600 ms) per lost copy, so four losses in a row of one leg still cost
- * 2.4 s: the sweep's slowest handshake takes about 2.8 s (it took 5.35 s before the fix).
+ * Well within the 5 s default. Five sequential legs (Connect, ConnectRetry + Connect with the
+ * cookie, AuthGrant, AuthToken, setup) each wait one loss delay or Connect resend (250–600 ms)
+ * per lost copy: the sweep's slowest handshake takes about 3.1 s (2.8 s before the address
+ * validation round trip; 5.35 s before the RTT-sampling fix).
  */
 const BOUND_MS = 3500;
 

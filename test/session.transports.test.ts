@@ -11,7 +11,7 @@ import {
 } from '../src/server/index.js';
 import type { TransportAddress } from '../src/transport/types.js';
 import { Chat, otherProtocol, protocol } from './helpers/protocol.js';
-import { connectDatagrams, RawPeer } from './helpers/rawPeer.js';
+import { RawPeer } from './helpers/rawPeer.js';
 import { type TransportKit, transportKits, waitFor } from './helpers/transports.js';
 
 /**
@@ -137,7 +137,7 @@ for (const makeKit of transportKits()) {
       const { server, address } = await start({ maxPendingHandshakes: 1 });
       const raw = await RawPeer.open(kit.client(address));
       open.push(raw);
-      raw.send(...connectDatagrams());
+      raw.connect();
       expect(await waitFor(() => server.stats.pendingHandshakes === 1)).toBe(true);
       const e = await connectError(client(), address, { username: 'late' });
       expect(e.rejectCode).toBe(RejectCode.ServerBusy);

@@ -8,6 +8,7 @@ import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
 import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
+import { sleep } from './signals.js';
 
 /** Options of the cluster demo (`baton demo --cluster`). */
 export interface ClusterDemoOptions {
@@ -17,6 +18,8 @@ export interface ClusterDemoOptions {
   /** Seconds between referral transfers (default 3). */
   transferEverySeconds?: number;
   log?: (line: string) => void;
+  /** Ends the demo early (Ctrl-C): it still closes everything and removes its temporary files. */
+  signal?: AbortSignal;
 }
 
 const Position = component('Position', { x: t.f32, y: t.f32 });
@@ -112,7 +115,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
           `world frames ${st.relayed.backendToClientWorldFrames} | referrals ${referrals} | entity updates seen ${updates}`,
       );
     }, 1000);
-    await new Promise((r) => setTimeout(r, o.durationSeconds * 1000));
+    await sleep(o.durationSeconds * 1000, o.signal);
     clearInterval(mover);
     clearInterval(transfers);
     clearInterval(summary);

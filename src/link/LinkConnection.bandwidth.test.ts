@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkIndexedPayload, createLinkPair, indexedPayload } from './testing/linkPair.js';
+import { checkIndexedPayload, createLinkPair, drain, indexedPayload } from './testing/linkPair.js';
 import type { ChannelConfig } from './types.js';
 
 describe('bandwidth budget and priority', () => {
@@ -26,7 +26,7 @@ describe('bandwidth budget and priority', () => {
       // ack-only packets may borrow a little: allow one packet of slack
       expect(pair.client.stats.bytesSent).toBeLessThanOrEqual((rate * elapsed) / 1000 + burst + 1200);
     }
-    while (pair.client.pendingBytes > 0) pair.step();
+    drain(pair);
     const reliable = pair.received.server.filter(([c]) => c === 1).map(([, p]) => checkIndexedPayload(p));
     expect(reliable).toEqual(Array.from({ length: reliableSent }, (_, i) => i));
     const unreliable = pair.received.server.filter(([c]) => c === 0).length;

@@ -160,7 +160,8 @@ describe('link properties under loss, duplication and reordering', () => {
             pair.step();
             take();
           }
-          while (pair.client.pendingBytes > 0 || tick <= count + lead) {
+          for (let guard = 0; pair.client.pendingBytes > 0 || tick <= count + lead; guard++) {
+            if (guard > 20_000) throw new Error('tick-buffered channel did not settle');
             tick++;
             pair.step();
             take();

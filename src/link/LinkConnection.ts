@@ -2,6 +2,7 @@ import { DecodeError, EncodeError } from '../serde/DecodeError.js';
 import type { Clock } from '../util/Clock.js';
 import { LinkBackpressureError, LinkUsageError } from './errors.js';
 import { Fifo } from './Fifo.js';
+import { processReceiveBudget, type ReceiveBudget } from './ReceiveBudget.js';
 import { RttEstimator } from './RttEstimator.js';
 import { Partial, RecvChannel } from './receiveState.js';
 import {
@@ -202,6 +203,10 @@ export class LinkConnection {
   private pickedBits = 0;
   private lastReceiveAt: number;
   private recvBuffered = 0;
+  /** What the shared budget counts for this link (synced with `recvBuffered` after each packet). */
+  private budgetHeld = 0;
+  private readonly budget: ReceiveBudget;
+  private evictedForBudget = false;
   private readonly parsed: ParsedPacket;
   private readonly seenKeys = new Set<number>();
   private stamp = 0;
@@ -287,6 +292,39 @@ export class LinkConnection {
     this.lastSendAt = now;
     this.lastReceiveAt = now;
     this.bucket = new TokenBucket(rate, burst, now);
+    this.budget = options.receiveBudget ?? processReceiveBudget();
+  }
+
+  /**
+   * The shared receive budget evicted this link (it held the most when the process ran out):
+   * its buffers are gone and it accepts no more packets. The owner should close it with a reason.
+   */
+  get evicted(): boolean {
+    return this.evictedForBudget;
+  }
+
+  /** Called by the {@link ReceiveBudget}: give up every buffered byte and stop receiving. */
+  evictForBudget(): void {
+    this.evictedForBudget = true;
+    this.releaseReceiveBuffers();
+  }
+
+  /** The owner is done with this link: release what it holds of the shared receive budget. */
+  close(): void {
+    this.releaseReceiveBuffers();
+  }
+
+  private releaseReceiveBuffers(): void {
+    for (const rc of this.recvChannels) {
+      rc.partials.clear();
+      rc.seqPartial = undefined;
+      rc.buffered.fill(undefined);
+    }
+    this.recvBuffered = 0;
+    if (this.budgetHeld !== 0) {
+      this.budgetHeld = 0;
+      this.budget.set(this, 0);
+    }
   }
 
   /** Smoothed RTT estimate in ms (RFC 6298 style); 100 before the first sample. */
@@ -475,12 +513,16 @@ export class LinkConnection {
     const p = this.parsed;
     let verdict: number;
     try {
+      if (this.evictedForBudget) throw new DecodeError('invalid', 'link evicted by the receive budget');
       parsePacket(packet, this.modes, this.receivable, this.limits, p);
       verdict = this.classifyPacket(p.sequence);
       if (verdict === ACCEPT) {
         const charge = this.precheckMessages(p);
         if (this.recvBuffered + charge > this.maxPendingBytes) {
           throw new DecodeError('too-long', `receive buffers would exceed ${this.maxPendingBytes} bytes`);
+        }
+        if (charge > 0 && !this.budget.reserve(this, charge)) {
+          throw new DecodeError('too-long', 'process-wide receive budget exhausted: this link held the most');
         }
       }
     } catch (error) {
@@ -496,6 +538,10 @@ export class LinkConnection {
       return;
     }
     this.applyPacket(p, packet);
+    if (this.recvBuffered !== this.budgetHeld) {
+      this.budgetHeld = this.recvBuffered;
+      this.budget.set(this, this.recvBuffered);
+    }
     this.drainDeliveries();
   }
 

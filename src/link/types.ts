@@ -1,3 +1,5 @@
+import type { ReceiveBudget } from './ReceiveBudget.js';
+
 /**
  * Layer 2 contracts: the packet layer on one datagram hop. The implementation lives in
  * `LinkConnection.ts`; it is re-exported here so code written against `link/types.js` finds
@@ -51,6 +53,12 @@ export interface LinkOptions {
   maxPendingBytes?: number;
   /** How far ahead of the server tick a tick-buffered message may be (default 64). */
   tickBufferTicks?: number;
+  /**
+   * The memory budget shared with other links for receive-side buffers (default: one budget per
+   * process, `processReceiveBudget()`, 64 MiB). Over it, the link holding the most is evicted
+   * (`evicted` becomes true; its owner closes it).
+   */
+  receiveBudget?: ReceiveBudget;
 }
 
 /** Counters for one connection. All monotonic. */

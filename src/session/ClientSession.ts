@@ -9,12 +9,15 @@ import {
   type LinkLike,
   linkChannelsFor,
   type SessionLinkOptions,
+  worldFrameRoom,
 } from './linkTypes.js';
 import { CONTROL_CHANNEL, type Protocol } from './Protocol.js';
 import { decodeSessionPacket, encodeSessionPacket } from './packets/codec.js';
 import {
   ConnectionlessKind,
   decodeConnectionlessReject,
+  decodeConnectRetry,
+  decodeSessionLink,
   encodeConnectRequest,
 } from './packets/connectionless.js';
 import type {
@@ -25,7 +28,6 @@ import type {
   SessionPacket,
 } from './packets/types.js';
 import { randomBytes } from './packets/uuid.js';
-import { worldFrameRoom } from './SessionHost.js';
 
 /** What the client sends about itself in Connect. */
 export interface ClientIdentity {
@@ -83,6 +85,9 @@ export interface ClientSessionOptions {
 }
 
 /** Where a client session is. */
+/** Most server messages held while ConnectAccept is still on its way (beyond: dropped, counted). */
+const MAX_EARLY_MESSAGES = 1024;
+
 export type ClientSessionState = 'idle' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
 /** Counters of the client session. */
@@ -92,7 +97,16 @@ export interface ClientSessionStats {
   datagramsOut: number;
   bytesOut: number;
   connectAttempts: number;
-  dropped: { malformed: number; unexpected: number; queueOverflow: number; internalErrors: number };
+  /** ConnectRetry cookies adopted. */
+  retries: number;
+  dropped: {
+    malformed: number;
+    unexpected: number;
+    queueOverflow: number;
+    internalErrors: number;
+    /** Plain link packets before a SessionLink of this attempt (e.g. an older session's). */
+    unbound: number;
+  };
 }
 
 /**
@@ -108,7 +122,8 @@ export class ClientSession {
     datagramsOut: 0,
     bytesOut: 0,
     connectAttempts: 0,
-    dropped: { malformed: 0, unexpected: 0, queueOverflow: 0, internalErrors: 0 },
+    retries: 0,
+    dropped: { malformed: 0, unexpected: 0, queueOverflow: 0, internalErrors: 0, unbound: 0 },
   };
   /** Set once the server's first link packet arrives. */
   link?: LinkLike;
@@ -116,6 +131,10 @@ export class ClientSession {
   private socket?: DatagramClientSocket;
   private queue: (Uint8Array | { closed: string })[] = [];
   private connectDatagrams: Uint8Array[] = [];
+  private connectBytes: Uint8Array = new Uint8Array(0);
+  private cookie: Uint8Array = new Uint8Array(0);
+  /** A SessionLink of this attempt arrived: plain link packets are accepted from now on. */
+  private bound = false;
   private nonce = 0;
   private nextConnectAt = 0;
   private deadline = 0;
@@ -127,6 +146,8 @@ export class ClientSession {
   private serverInfo?: Omit<ServerInfoPacket, 'type'>;
   private worldSettings?: Uint8Array;
   private proxyHello?: { flags: number; epoch: number };
+  /** Messages (non-control link channels) that arrived before ConnectAccept. */
+  private early: { channel: number; payload: Uint8Array }[] = [];
   private failure?: ConnectError;
   private pending?: { resolve: (info: AcceptInfo) => void; reject: (e: ConnectError) => void };
   private readonly handshakeTimeoutMs: number;
@@ -178,6 +199,7 @@ export class ClientSession {
     this.mtu = Math.min(this.o.link?.mtu ?? DEFAULT_MTU, socket.maxDatagramSize);
     const nonceBytes = randomBytes(4);
     this.nonce = (nonceBytes[0] | (nonceBytes[1] << 8) | (nonceBytes[2] << 16) | (nonceBytes[3] << 24)) >>> 0;
+    this.connectBytes = bytes;
     this.connectDatagrams = encodeConnectRequest(bytes, this.nonce, this.mtu);
     socket.onDatagram = (data) => this.enqueue(data);
     socket.onClosed = (reason) => this.enqueue({ closed: reason });
@@ -217,6 +239,10 @@ export class ClientSession {
     if (this.state === 'connecting' && !this.grant && now >= this.nextConnectAt) this.sendConnect(now);
     if (this.link?.timedOut) {
       this.end('timed out', 'timeout', false);
+      return;
+    }
+    if (this.link?.evicted) {
+      this.end('receive buffers over the memory budget', 'closed', true);
       return;
     }
     if (beforeFlush && this.state === 'connected') {
@@ -279,25 +305,65 @@ export class ClientSession {
       return;
     }
     if (data[0] >= 0x40) {
-      if (data[0] !== ConnectionlessKind.ConnectReject || this.state !== 'connecting') {
-        this.stats.dropped.unexpected++;
-        return;
-      }
-      try {
-        const { nonce, reject } = decodeConnectionlessReject(data);
-        if (nonce !== this.nonce) {
-          this.stats.dropped.unexpected++;
-          return;
-        }
-        this.end(reject.reason, 'rejected', false, reject.code);
-      } catch {
-        this.stats.dropped.malformed++;
-      }
+      this.handleConnectionless(data);
+      return;
+    }
+    this.handleLinkPacket(data);
+  }
+
+  private handleLinkPacket(data: Uint8Array): void {
+    if (!this.bound) {
+      // Not yet known to belong to this attempt: the server of an earlier attempt from this
+      // address may still be sending (a lingering ConnectReject). Its packets must not seed
+      // this attempt's link.
+      this.stats.dropped.unbound++;
       return;
     }
     if (!this.link) this.createLink();
     try {
       this.link!.receive(data);
+    } catch (error) {
+      if (error instanceof DecodeError) this.stats.dropped.malformed++;
+      else throw error;
+    }
+  }
+
+  /** Replies to our Connect: stateless reject, retry-with-cookie, wrapped link packets. */
+  private handleConnectionless(data: Uint8Array): void {
+    const kind = data[0];
+    if (this.state !== 'connecting' && kind !== ConnectionlessKind.SessionLink) {
+      this.stats.dropped.unexpected++;
+      return;
+    }
+    try {
+      if (kind === ConnectionlessKind.ConnectReject) {
+        const { nonce, reject } = decodeConnectionlessReject(data);
+        if (nonce !== this.nonce || this.bound) {
+          this.stats.dropped.unexpected++;
+          return;
+        }
+        this.end(reject.reason, 'rejected', false, reject.code);
+      } else if (kind === ConnectionlessKind.ConnectRetry) {
+        const { nonce, cookie } = decodeConnectRetry(data);
+        if (nonce !== this.nonce || this.bound || bytesEqual(cookie, this.cookie)) {
+          this.stats.dropped.unexpected++;
+          return;
+        }
+        this.cookie = cookie;
+        this.connectDatagrams = encodeConnectRequest(this.connectBytes, this.nonce, this.mtu, cookie);
+        this.stats.retries++;
+        this.sendConnect(this.o.clock.now());
+      } else if (kind === ConnectionlessKind.SessionLink) {
+        const { nonce, linkPacket } = decodeSessionLink(data);
+        if (nonce !== this.nonce || linkPacket[0] >= 0x40) {
+          this.stats.dropped.unexpected++;
+          return;
+        }
+        this.bound = true;
+        this.handleLinkPacket(linkPacket);
+      } else {
+        this.stats.dropped.unexpected++;
+      }
     } catch (error) {
       if (error instanceof DecodeError) this.stats.dropped.malformed++;
       else throw error;
@@ -317,17 +383,25 @@ export class ClientSession {
     this.pipe = new LinkPipe(link, this.o.protocol.channels.length, worldFrameRoom(link, this.mtu));
   }
 
+  private deliverData(channel: number, payload: Uint8Array): void {
+    const info = this.o.protocol.channelAt(channel - 2);
+    if ((info && info.direction === 'client-to-server') || !this.pipe!.deliver(channel, payload)) {
+      this.stats.dropped.unexpected++;
+    }
+  }
+
   private onLinkMessage(channel: number, payload: Uint8Array): void {
     if (this.state === 'closed') return;
     if (channel !== CONTROL_CHANNEL) {
       if (this.state !== 'connected') {
-        this.stats.dropped.unexpected++;
+        // the server's first messages may overtake a lost ConnectAccept (other link channels):
+        // the link acknowledged them, so they wait for it here (bounded), never dropped
+        if (this.state === 'authenticating' && this.early.length < MAX_EARLY_MESSAGES)
+          this.early.push({ channel, payload: payload.slice() });
+        else this.stats.dropped.unexpected++;
         return;
       }
-      const info = this.o.protocol.channelAt(channel - 2);
-      if ((info && info.direction === 'client-to-server') || !this.pipe!.deliver(channel, payload)) {
-        this.stats.dropped.unexpected++;
-      }
+      this.deliverData(channel, payload);
       return;
     }
     let p: SessionPacket;
@@ -400,6 +474,8 @@ export class ClientSession {
         const pending = this.pending;
         this.pending = undefined;
         this.o.onAccepted(info);
+        for (const m of this.early.splice(0))
+          if (this.state === 'connected') this.deliverData(m.channel, m.payload);
         pending?.resolve(info);
         return;
       }
@@ -443,7 +519,10 @@ export class ClientSession {
     }
     this.state = 'closed';
     this.queue = [];
-    if (this.link) this.link.onMessage = () => {};
+    if (this.link) {
+      this.link.onMessage = () => {};
+      this.link.close?.();
+    }
     const socket = this.socket;
     void socket?.close();
     const pending = this.pending;
@@ -453,4 +532,10 @@ export class ClientSession {
     if (pending && this.failure) pending.reject(this.failure);
     if (wasConnected) this.o.onClosed(reason);
   }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -18,6 +18,8 @@ export class ServerSession {
   state: ServerSessionState = 'auth';
   /** Whether the peer proved it receives at its address (answered the grant). */
   validated = false;
+  /** Whether the peer sent a link packet (so it bound its link to this session): stop wrapping. */
+  bound = false;
   /** Bytes the peer sent before validation: what the server may send it meanwhile. */
   sendBudget: number;
   sentBeforeValidation = 0;

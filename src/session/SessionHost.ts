@@ -1,3 +1,4 @@
+import { processReceiveBudget, type ReceiveBudgetStats } from '../link/ReceiveBudget.js';
 import { DecodeError } from '../serde/index.js';
 import type {
   DatagramServerSocket,
@@ -12,23 +13,26 @@ import { LinkPipe } from './LinkPipe.js';
 import {
   DEFAULT_MTU,
   type LinkFactory,
-  type LinkLike,
   linkChannelsFor,
   type SessionChannelConfig,
   type SessionLinkOptions,
+  worldFrameRoom,
 } from './linkTypes.js';
-import { CONTROL_CHANNEL, FIRST_PROTOCOL_CHANNEL, type Protocol, WORLD_CHANNEL } from './Protocol.js';
+import { CONTROL_CHANNEL, FIRST_PROTOCOL_CHANNEL, type Protocol } from './Protocol.js';
 import { decodeSessionPacket, encodeSessionPacket } from './packets/codec.js';
 import {
   CONNECT_FRAGMENT_HEADER_BYTES,
   ConnectionlessKind,
   decodeConnectFragment,
   encodeConnectlessReject,
+  encodeConnectRetry,
+  encodeSessionLink,
   MIN_CONNECT_DATAGRAM_BYTES,
 } from './packets/connectionless.js';
 import { RejectCode } from './packets/kinds.js';
 import type { ConnectPacket, SessionPacket } from './packets/types.js';
 import { randomBytes } from './packets/uuid.js';
+import { type RetryCookieOptions, RetryCookies } from './RetryCookie.js';
 import { ServerSession } from './ServerSession.js';
 
 /** Server-side session options (the API layer fills them from `ServerOptions`). */
@@ -53,6 +57,12 @@ export interface SessionHostOptions {
   readonly lingerMs?: number;
   readonly link?: SessionLinkOptions;
   readonly reassembly?: ReassemblerLimits;
+  /**
+   * Stateless address validation: a Connect must echo a signed cookie (one extra round trip)
+   * before the server keeps anything for its peer. Not asked of WebSocket peers, whose TCP
+   * handshake already proved their address.
+   */
+  readonly retryCookies?: RetryCookieOptions;
   /** Inbound datagrams waiting for the next step; beyond → counted drop (default 16384). */
   readonly maxQueuedDatagrams?: number;
   /** Inbound bytes waiting for the next step (default 16 MiB). */
@@ -84,6 +94,8 @@ export interface SessionHostStats {
   bytesOut: number;
   connectsReceived: number;
   statelessRejects: number;
+  /** ConnectRetry cookies sent (cookie-less or stale-cookie ConnectRequests answered). */
+  retriesSent: number;
   handshakesStarted: number;
   sessionsAccepted: number;
   dropped: {
@@ -95,12 +107,18 @@ export interface SessionHostStats {
     queueOverflow: number;
     /** Sends withheld from an unvalidated peer (anti-amplification). */
     amplification: number;
-    /** ConnectRequests for an attempt already under way, or from an established peer. */
+    /** ConnectRequests for an attempt already under way. */
     duplicateConnect: number;
+    /** ConnectRequests carrying a cookie that is forged, expired or for another address/attempt. */
+    badCookie: number;
+    /** Sessions ended because their address started a new connection attempt. */
+    superseded: number;
     /** Messages on data channels before acceptance, on unknown channels or against direction. */
     unexpected: number;
     /** Exceptions thrown below the session (a bug there); counted instead of escaping. */
     internalErrors: number;
+    /** Sessions closed because the shared receive budget evicted their link (it held the most). */
+    receiveBudgetEvictions: number;
   };
 }
 
@@ -125,6 +143,7 @@ export class SessionHost {
     bytesOut: 0,
     connectsReceived: 0,
     statelessRejects: 0,
+    retriesSent: 0,
     handshakesStarted: 0,
     sessionsAccepted: 0,
     dropped: {
@@ -133,8 +152,11 @@ export class SessionHost {
       queueOverflow: 0,
       amplification: 0,
       duplicateConnect: 0,
+      badCookie: 0,
+      superseded: 0,
       unexpected: 0,
       internalErrors: 0,
+      receiveBudgetEvictions: 0,
     },
   };
   private readonly sockets: (DatagramServerSocket | undefined)[] = [];
@@ -148,6 +170,7 @@ export class SessionHost {
   /** Sessions that received or were given something since the last {@link flushDirty}. */
   private readonly dirty = new Set<ServerSession>();
   private readonly reassembler: ConnectReassembler;
+  private readonly cookies: RetryCookies;
   private readonly channels: readonly SessionChannelConfig[];
   private queue: Inbound[] = [];
   private queuedBytes = 0;
@@ -164,6 +187,7 @@ export class SessionHost {
 
   constructor(private readonly o: SessionHostOptions) {
     this.reassembler = new ConnectReassembler(o.reassembly);
+    this.cookies = new RetryCookies(o.clock, o.retryCookies);
     this.channels = linkChannelsFor(o.protocol);
     this.maxPlayers = o.maxPlayers ?? 64;
     this.maxPending = o.maxPendingHandshakes ?? 256;
@@ -198,6 +222,11 @@ export class SessionHost {
       bytes: this.reassembler.bytes,
       evicted: this.reassembler.evicted,
     };
+  }
+
+  /** The receive-buffer budget this host's links share (evictions, bytes held, peak). */
+  get receiveBudget(): ReceiveBudgetStats {
+    return { ...(this.o.link?.receiveBudget ?? processReceiveBudget()).stats };
   }
 
   /** Inbound datagrams waiting for the next step. */
@@ -249,6 +278,9 @@ export class SessionHost {
         this.reject(s, RejectCode.HandshakeTimeout, 'handshake timed out');
       } else if (s.link.timedOut) {
         this.close(s, 'timed out', false);
+      } else if (s.link.evicted) {
+        this.stats.dropped.receiveBudgetEvictions++;
+        this.closeOrReject(s, EVICTED_REASON);
       }
     }
   }
@@ -352,6 +384,7 @@ export class SessionHost {
       return;
     }
     this.dirty.add(s);
+    s.bound = true; // the client sends link packets only once it took one of ours: stop wrapping
     try {
       s.link.receive(data);
     } catch (error) {
@@ -386,22 +419,36 @@ export class SessionHost {
       this.stats.dropped.malformed++;
       return;
     }
+    if (this.sockets[socket]?.address.transport !== 'websocket') {
+      // Address validation before any per-peer state (reassembly included): answer with a
+      // signed cookie, never larger than the datagram that asked (anti-amplification).
+      if (fragment.cookie.length === 0 || !this.cookies.verify(key, fragment.nonce, fragment.cookie)) {
+        if (fragment.cookie.length > 0) this.stats.dropped.badCookie++;
+        this.transmit(
+          socket,
+          peer,
+          encodeConnectRetry(fragment.nonce, this.cookies.issue(key, fragment.nonce)),
+        );
+        this.stats.retriesSent++;
+        return;
+      }
+    }
     const existing = this.sessions.get(key);
     if (existing) {
-      if (existing.nonce === fragment.nonce && !existing.validated) {
-        // a resend of the attempt in progress: the client is still waiting, it may be owed bytes
-        existing.sendBudget += data.length;
-      }
-      if (
-        existing.nonce !== fragment.nonce &&
-        (existing.state === 'auth' || existing.state === 'authenticating')
-      ) {
-        // the client restarted its attempt: the old handshake is dead
-        this.close(existing, 'superseded by a new connection attempt', false);
-      } else {
+      if (existing.nonce === fragment.nonce) {
+        if (!existing.validated) {
+          // a resend of the attempt in progress: the client is still waiting, it may be owed bytes
+          existing.sendBudget += data.length;
+        }
         this.stats.dropped.duplicateConnect++;
         return;
       }
+      // A new attempt from this address (proved by its cookie): whatever the old session was
+      // doing, its peer has moved on. It is forgotten at once, so none of its packets (a
+      // lingering ConnectReject…) can reach the new attempt.
+      this.stats.dropped.superseded++;
+      if (existing.state === 'closing') this.destroy(existing);
+      else this.close(existing, 'superseded by a new connection attempt', false);
     }
     const now = this.o.clock.now();
     const bytes = this.reassembler.add(key, fragment, now);
@@ -672,6 +719,7 @@ export class SessionHost {
     if (cache?.get(s.peer) === s) cache.delete(s.peer);
     this.dirty.delete(s);
     s.link.onMessage = () => {};
+    s.link.close?.();
     this.sockets[s.socketIndex]?.disconnectPeer(s.peer);
   }
 
@@ -685,6 +733,8 @@ export class SessionHost {
 
   private sendToPeer(s: ServerSession, packet: Uint8Array): void {
     if (s.state === 'closed') return;
+    // until the client speaks, each link packet names the attempt it belongs to (SessionLink)
+    if (!s.bound) packet = encodeSessionLink(s.nonce, packet);
     if (!s.validated) {
       // Anti-amplification: before the peer proves its address, send it no more than it sent.
       if (s.sentBeforeValidation + packet.length > s.sendBudget) {
@@ -705,10 +755,11 @@ export class SessionHost {
   }
 }
 
-/** Room for a world frame in one link packet (asked of the link; else a generous header allowance). */
-export function worldFrameRoom(link: LinkLike, mtu: number): number {
-  return link.maxUnfragmentedPayload?.(WORLD_CHANNEL) ?? mtu - 32;
-}
+/** Why a session whose link the shared receive budget evicted is closed. */
+export const EVICTED_REASON = 'receive buffers over the memory budget (this peer held the most)';
+
+/** Room for a world frame in one link packet (moved to linkTypes; re-exported for callers). */
+export { worldFrameRoom } from './linkTypes.js';
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';

@@ -1,3 +1,4 @@
+import type { ReceiveBudget } from '../link/ReceiveBudget.js';
 import type { Clock } from '../util/Clock.js';
 import {
   type ChannelDirection,
@@ -23,6 +24,10 @@ export interface LinkLike {
   readonly timedOut: boolean;
   /** Largest payload an unreliable channel carries in one packet (when the link can tell). */
   maxUnfragmentedPayload?(channel: number): number;
+  /** The shared receive budget evicted this link: it receives nothing more; close the session. */
+  readonly evicted?: boolean;
+  /** Release what the link holds (its share of the receive budget). */
+  close?(): void;
 }
 
 /** A link channel as the session configures it (the link's `ChannelConfig`). */
@@ -41,6 +46,8 @@ export interface SessionLinkOptions {
   maxMessageBytes?: number;
   maxPendingBytes?: number;
   tickBufferTicks?: number;
+  /** Receive-buffer budget shared by links (default: the process-wide one, 64 MiB). */
+  receiveBudget?: ReceiveBudget;
 }
 
 export interface LinkFactoryArgs {
@@ -67,4 +74,9 @@ export function linkChannelsFor(protocol: Protocol): SessionChannelConfig[] {
   out[WORLD_CHANNEL] = { mode: 'unreliable', direction: 'both', priority: 0 };
   for (const c of protocol.channels) out.push({ mode: c.mode, direction: c.direction, priority: c.priority });
   return out;
+}
+
+/** Room for a world frame in one link packet (asked of the link; else a generous header allowance). */
+export function worldFrameRoom(link: LinkLike, mtu: number): number {
+  return link.maxUnfragmentedPayload?.(WORLD_CHANNEL) ?? mtu - 32;
 }

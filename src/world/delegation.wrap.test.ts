@@ -59,7 +59,8 @@ describe('migrated channels and the 16-bit command id wrap', () => {
     room.addEntity(sEnt);
     h.settle();
     const startUp = a.world.connection.host.nextCommandId;
-    while (a.world.connection.host.nextCommandId < startUp + 40_000) {
+    for (let guard = 0; a.world.connection.host.nextCommandId < startUp + 40_000; guard++) {
+      if (guard > 2000) throw new Error('command ids stopped advancing');
       for (let i = 0; i < 500; i++) {
         spam.remove(Position);
         spam.insert(Position, { x: i, y: 0 });
@@ -76,7 +77,8 @@ describe('migrated channels and the 16-bit command id wrap', () => {
     // drive the server → owner counter the same way, then change the owner's authority
     const conn = h.server.connection('a')!;
     const startDown = conn.host.nextCommandId;
-    while (conn.host.nextCommandId < startDown + 40_000) {
+    for (let guard = 0; conn.host.nextCommandId < startDown + 40_000; guard++) {
+      if (guard > 2000) throw new Error('command ids stopped advancing');
       for (let i = 0; i < 500; i++) {
         sEnt.remove(Health);
         sEnt.insert(Health, { hp: i % 200 });

@@ -130,7 +130,8 @@ describe('ordering end to end', () => {
     h.ticks(3);
     const conn = h.server.connection('a')!;
     let n = 0;
-    while (conn.host.nextCommandId < 70_000) {
+    for (let guard = 0; conn.host.nextCommandId < 70_000; guard++) {
+      if (guard > 2000) throw new Error('command ids stopped advancing');
       for (let k = 0; k < 100; k++) {
         const e = ents[n++ % ents.length];
         if (e.has(Position)) e.remove(Position);

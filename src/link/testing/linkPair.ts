@@ -61,6 +61,20 @@ export function createLinkPair(args: {
   };
 }
 
+/**
+ * Step until the client (and, with `both`, the server) has nothing reliable outstanding. Bounded:
+ * a bug that never settles fails the test instead of hanging it (vitest cannot interrupt a
+ * synchronous loop).
+ */
+export function drain(pair: LinkPair, maxSteps = 20_000, both = false): number {
+  let steps = 0;
+  while (pair.client.pendingBytes > 0 || (both && pair.server.pendingBytes > 0)) {
+    if (++steps > maxSteps) throw new Error(`link did not settle within ${maxSteps} steps`);
+    pair.step();
+  }
+  return steps;
+}
+
 /** A payload that names its index and can be checked byte for byte: [index u32 LE][pattern…]. */
 export function indexedPayload(index: number, size: number): Uint8Array {
   const out = new Uint8Array(Math.max(4, size));

@@ -4,8 +4,12 @@ import { decodeSessionPacket, encodeSessionPacket } from './codec.js';
 import {
   decodeConnectFragment,
   decodeConnectionlessReject,
+  decodeConnectRetry,
+  decodeSessionLink,
   encodeConnectlessReject,
   encodeConnectRequest,
+  encodeConnectRetry,
+  encodeSessionLink,
   MIN_CONNECT_DATAGRAM_BYTES,
   truncateUtf8,
 } from './connectionless.js';
@@ -17,14 +21,48 @@ describe('connectionless envelope', () => {
   it('golden bytes: a single-fragment ConnectRequest, zero-padded', () => {
     const [d] = encodeConnectRequest(Uint8Array.of(0x01, 0xaa, 0xbb), 0x01020304, 1200);
     expect(d.length).toBe(MIN_CONNECT_DATAGRAM_BYTES);
-    expect(hex(d.subarray(0, 14))).toBe('4001' + '04030201' + '00' + '0300' + '0300' + '01aabb');
-    expect(d.subarray(14).every((b) => b === 0)).toBe(true);
+    expect(hex(d.subarray(0, 15))).toBe('4002' + '04030201' + '00' + '0300' + '0300' + '00' + '01aabb');
+    expect(d.subarray(15).every((b) => b === 0)).toBe(true);
     expect(decodeConnectFragment(d)).toMatchObject({ nonce: 0x01020304, index: 0, count: 1, totalLength: 3 });
+    expect(decodeConnectFragment(d).cookie.length).toBe(0);
+  });
+
+  it('golden bytes: a ConnectRequest echoing a cookie, the ConnectRetry that gave it, a SessionLink', () => {
+    const cookie = Uint8Array.of(0xc0, 0x0c);
+    const [d] = encodeConnectRequest(Uint8Array.of(0x01, 0xaa, 0xbb), 7, 1200, cookie);
+    expect(d.length).toBe(MIN_CONNECT_DATAGRAM_BYTES);
+    expect(hex(d.subarray(0, 17))).toBe('4002' + '07000000' + '00' + '0300' + '0300' + '02c00c' + '01aabb');
+    expect(d.subarray(17).every((b) => b === 0)).toBe(true);
+    expect(decodeConnectFragment(d).cookie).toEqual(cookie);
+    // the split does not depend on the cookie: a retry re-sends the same fragments
+    const big = new Uint8Array(5000);
+    expect(encodeConnectRequest(big, 1, 1200, new Uint8Array(32)).length).toBe(
+      encodeConnectRequest(big, 1, 1200).length,
+    );
+
+    const retry = encodeConnectRetry(7, cookie);
+    expect(hex(retry)).toBe('4202' + '07000000' + '02c00c');
+    expect(decodeConnectRetry(retry)).toEqual({ nonce: 7, cookie });
+    for (const bad of [
+      retry.subarray(0, 8),
+      Uint8Array.of(...retry, 0),
+      Uint8Array.of(0x42, 2, 7, 0, 0, 0, 0),
+    ]) {
+      expect(() => decodeConnectRetry(bad)).toThrow(DecodeError);
+    }
+    expect(() => encodeConnectRetry(7, new Uint8Array(33))).toThrow();
+
+    const link = encodeSessionLink(7, Uint8Array.of(0x01, 0x02));
+    expect(hex(link)).toBe('4302' + '07000000' + '0102');
+    expect(decodeSessionLink(link)).toEqual({ nonce: 7, linkPacket: Uint8Array.of(0x01, 0x02) });
+    for (const bad of [link.subarray(0, 6), Uint8Array.of(0x43, 1, 7, 0, 0, 0, 1)]) {
+      expect(() => decodeSessionLink(bad)).toThrow(DecodeError);
+    }
   });
 
   it('golden bytes: a stateless ConnectReject', () => {
     const d = encodeConnectlessReject(7, { code: RejectCode.ServerBusy, reason: 'busy' }, 256)!;
-    expect(hex(d)).toBe(`410107000000060204${hex(new TextEncoder().encode('busy'))}`);
+    expect(hex(d)).toBe(`410207000000060204${hex(new TextEncoder().encode('busy'))}`);
     expect(decodeConnectionlessReject(d)).toEqual({
       nonce: 7,
       reject: { type: 'ConnectReject', code: RejectCode.ServerBusy, reason: 'busy' },
@@ -37,7 +75,14 @@ describe('connectionless envelope', () => {
       const d = encodeConnectlessReject(1, { code: 1, reason: long }, max);
       if (d) {
         expect(d.length).toBeLessThanOrEqual(max);
-        expect(decodeConnectionlessReject(d).reject.reason.length).toBeGreaterThanOrEqual(0);
+        // the reason is cut at a character boundary: a prefix of the original, as long as fits
+        const reason = decodeConnectionlessReject(d).reject.reason;
+        expect(long.startsWith(reason)).toBe(true);
+        // and as long as fits: the datagram, or the 256-byte bound on reasons (128 × 'é')
+        expect(reason.length === 128 || d.length + 2 > max).toBe(true);
+        expect(reason.length).toBeLessThanOrEqual(128);
+      } else {
+        expect(max).toBeLessThan(10);
       }
     }
     expect(encodeConnectlessReject(1, { code: 1, reason: 'x' }, 8)).toBeUndefined();
@@ -68,11 +113,12 @@ describe('connectionless envelope', () => {
     };
     for (const input of [
       d.subarray(0, 100), // not padded
-      bad((c) => (c[1] = 2)), // version
+      bad((c) => (c[1] = 1)), // version
       bad((c) => (c[6] = 0x01)), // index 1 of 1
       bad((c) => (c[6] = 0x10)), // count 2 for 3 bytes with fragment size 2: fine; but length mismatch
       bad((c) => (c[7] = 0)), // total 0
       bad((c) => (c[9] = 2)), // fragment length mismatch
+      bad((c) => (c[11] = 33)), // cookie longer than any the server issues
       bad((c) => (c[200] = 1)), // non-zero padding
     ]) {
       expect(() => decodeConnectFragment(input)).toThrow(DecodeError);

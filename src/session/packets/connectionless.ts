@@ -9,16 +9,28 @@ import type { ConnectRejectPacket } from './types.js';
  * socket carries both. Layouts: docs/wire/session.md.
  */
 export const ConnectionlessKind = {
-  /** Client → server: one fragment of a `Connect` packet. */
+  /** Client → server: one fragment of a `Connect` packet (with the retry cookie once it has one). */
   ConnectRequest: 0x40,
   /** Server → client: a stateless `ConnectReject`. */
   ConnectReject: 0x41,
+  /** Server → client, stateless: "send your Connect again with this cookie" (address validation). */
+  ConnectRetry: 0x42,
+  /**
+   * Server → client: one link packet of the session opened for this attempt, wrapped with the
+   * attempt's nonce — how the server sends until the client's first link packet arrives, so the
+   * client never takes another session's packets (one lingering on its address) for its own.
+   */
+  SessionLink: 0x43,
 } as const;
 
 /** Version byte of the connectionless envelope. */
-export const CONNECTIONLESS_VERSION = 1;
-/** Fixed header of a ConnectRequest fragment. */
-export const CONNECT_FRAGMENT_HEADER_BYTES = 11;
+export const CONNECTIONLESS_VERSION = 2;
+/** Fixed header of a ConnectRequest fragment (before the cookie). */
+export const CONNECT_FRAGMENT_HEADER_BYTES = 12;
+/** Longest retry cookie a ConnectRequest or ConnectRetry may carry. */
+export const MAX_COOKIE_BYTES = 32;
+/** Envelope bytes before the link packet in a SessionLink datagram. */
+export const SESSION_LINK_HEADER_BYTES = 6;
 /** Most fragments a Connect may be split into. */
 export const MAX_CONNECT_FRAGMENTS = 8;
 /**
@@ -39,6 +51,8 @@ export interface ConnectFragment {
   /** Nominal size of every fragment but possibly the last: ceil(total / count). */
   readonly fragmentSize: number;
   readonly bytes: Uint8Array;
+  /** The retry cookie echoed by the client (empty before it has one). */
+  readonly cookie: Uint8Array;
 }
 
 /** Whether a datagram is connectionless (session) rather than a link packet. */
@@ -47,14 +61,22 @@ export function isConnectionless(firstByte: number): boolean {
 }
 
 /**
- * Split an encoded Connect packet into padded ConnectRequest datagrams of at most `mtu` bytes.
+ * Split an encoded Connect packet into padded ConnectRequest datagrams of at most `mtu` bytes,
+ * each carrying `cookie` (empty on the first try). The split does not depend on the cookie (room
+ * for the longest one is always kept), so a retry re-sends the same fragments.
  * Throws EncodeError when it would need more than {@link MAX_CONNECT_FRAGMENTS}.
  */
-export function encodeConnectRequest(connect: Uint8Array, nonce: number, mtu: number): Uint8Array[] {
+export function encodeConnectRequest(
+  connect: Uint8Array,
+  nonce: number,
+  mtu: number,
+  cookie: Uint8Array = new Uint8Array(0),
+): Uint8Array[] {
   if (connect.length === 0 || connect.length > MAX_CONNECT_BYTES) {
     throw new EncodeError(`Connect of ${connect.length} bytes (max ${MAX_CONNECT_BYTES})`);
   }
-  const room = mtu - CONNECT_FRAGMENT_HEADER_BYTES;
+  if (cookie.length > MAX_COOKIE_BYTES) throw new EncodeError(`cookie of ${cookie.length} bytes`);
+  const room = mtu - CONNECT_FRAGMENT_HEADER_BYTES - MAX_COOKIE_BYTES;
   if (room < 64) throw new EncodeError(`mtu ${mtu} too small for a Connect`);
   const count = Math.ceil(connect.length / room);
   if (count > MAX_CONNECT_FRAGMENTS) throw new EncodeError(`Connect needs ${count} fragments`);
@@ -63,7 +85,7 @@ export function encodeConnectRequest(connect: Uint8Array, nonce: number, mtu: nu
   for (let i = 0; i < count; i++) {
     const part = connect.subarray(i * size, Math.min(connect.length, (i + 1) * size));
     const w = new BitWriter(
-      Math.max(MIN_CONNECT_DATAGRAM_BYTES, part.length + CONNECT_FRAGMENT_HEADER_BYTES),
+      Math.max(MIN_CONNECT_DATAGRAM_BYTES, part.length + CONNECT_FRAGMENT_HEADER_BYTES + cookie.length),
     );
     w.writeU8(ConnectionlessKind.ConnectRequest);
     w.writeU8(CONNECTIONLESS_VERSION);
@@ -71,6 +93,8 @@ export function encodeConnectRequest(connect: Uint8Array, nonce: number, mtu: nu
     w.writeU8(i | ((count - 1) << 4));
     w.writeU16(connect.length);
     w.writeU16(part.length);
+    w.writeU8(cookie.length);
+    w.writeRaw(cookie);
     w.writeRaw(part);
     const pad = MIN_CONNECT_DATAGRAM_BYTES - w.byteLength;
     if (pad > 0) w.writeRaw(new Uint8Array(Math.min(pad, mtu - w.byteLength)));
@@ -101,11 +125,60 @@ export function decodeConnectFragment(data: Uint8Array): ConnectFragment {
   const expected = Math.min(fragmentSize, totalLength - index * fragmentSize);
   const length = r.readU16();
   if (length !== expected) throw new DecodeError('invalid', 'fragment length');
+  const cookieLength = r.readU8();
+  if (cookieLength > MAX_COOKIE_BYTES) throw new DecodeError('too-long', 'cookie length');
+  const cookie = r.readRaw(cookieLength);
   const bytes = r.readRaw(length);
   for (let i = r.position >>> 3; i < data.length; i++) {
     if (data[i] !== 0) throw new DecodeError('invalid', 'non-zero padding');
   }
-  return { nonce, index, count, totalLength, fragmentSize, bytes };
+  return { nonce, index, count, totalLength, fragmentSize, bytes, cookie };
+}
+
+/** Encode a stateless ConnectRetry: the attempt's nonce and the cookie to echo. */
+export function encodeConnectRetry(nonce: number, cookie: Uint8Array): Uint8Array {
+  if (cookie.length === 0 || cookie.length > MAX_COOKIE_BYTES) {
+    throw new EncodeError(`cookie of ${cookie.length} bytes`);
+  }
+  const w = new BitWriter(7 + cookie.length);
+  w.writeU8(ConnectionlessKind.ConnectRetry);
+  w.writeU8(CONNECTIONLESS_VERSION);
+  w.writeU32(nonce >>> 0);
+  w.writeU8(cookie.length);
+  w.writeRaw(cookie);
+  return w.finish();
+}
+
+/** Decode a ConnectRetry. Throws {@link DecodeError}. */
+export function decodeConnectRetry(data: Uint8Array): { nonce: number; cookie: Uint8Array } {
+  const r = new BitReader(data);
+  if (r.readU8() !== ConnectionlessKind.ConnectRetry) throw new DecodeError('invalid', 'not a ConnectRetry');
+  if (r.readU8() !== CONNECTIONLESS_VERSION) throw new DecodeError('out-of-range', 'connectionless version');
+  const nonce = r.readU32();
+  const length = r.readU8();
+  if (length === 0 || length > MAX_COOKIE_BYTES) throw new DecodeError('out-of-range', 'cookie length');
+  const cookie = r.readRaw(length).slice();
+  if (r.position >>> 3 !== data.length) throw new DecodeError('invalid', 'trailing bytes');
+  return { nonce, cookie };
+}
+
+/** Wrap a link packet of the session opened for the attempt `nonce`. */
+export function encodeSessionLink(nonce: number, linkPacket: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SESSION_LINK_HEADER_BYTES + linkPacket.length);
+  out[0] = ConnectionlessKind.SessionLink;
+  out[1] = CONNECTIONLESS_VERSION;
+  new DataView(out.buffer).setUint32(2, nonce >>> 0, true);
+  out.set(linkPacket, SESSION_LINK_HEADER_BYTES);
+  return out;
+}
+
+/** Unwrap a SessionLink: the attempt's nonce and the link packet (a view). Throws {@link DecodeError}. */
+export function decodeSessionLink(data: Uint8Array): { nonce: number; linkPacket: Uint8Array } {
+  if (data.length <= SESSION_LINK_HEADER_BYTES) throw new DecodeError('invalid', 'SessionLink length');
+  if (data[0] !== ConnectionlessKind.SessionLink) throw new DecodeError('invalid', 'not a SessionLink');
+  if (data[1] !== CONNECTIONLESS_VERSION) throw new DecodeError('out-of-range', 'connectionless version');
+  const nonce = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(2, true);
+  return { nonce, linkPacket: data.subarray(SESSION_LINK_HEADER_BYTES) };
 }
 
 /**
