@@ -17,6 +17,7 @@ import { wallClock } from '../session/trust/clock.js';
 import { rawPublicKey } from '../session/trust/ed25519.js';
 import type { Clock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
+import { checkRegistration } from './checkRegistration.js';
 
 /** Options of {@link InMemoryRegistry}. */
 export interface InMemoryRegistryOptions {
@@ -134,21 +135,6 @@ export class InMemoryRegistry implements Registry {
       this.events.emit('health', snapshot(down), record.health);
     }
     return marked.sort();
-  }
-}
-
-function checkRegistration(r: { capacity?: number; load?: number; address?: BackendAddress }): void {
-  if (r.capacity !== undefined && !(Number.isInteger(r.capacity) && r.capacity >= 0)) {
-    throw new RangeError(`capacity must be a non-negative integer, got ${r.capacity}`);
-  }
-  if (r.load !== undefined && !(Number.isInteger(r.load) && r.load >= 0)) {
-    throw new RangeError(`load must be a non-negative integer, got ${r.load}`);
-  }
-  if (
-    r.address !== undefined &&
-    !(Number.isInteger(r.address.port) && r.address.port > 0 && r.address.port < 65536)
-  ) {
-    throw new RangeError(`port must be 1..65535, got ${r.address.port}`);
   }
 }
 

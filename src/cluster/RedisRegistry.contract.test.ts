@@ -39,11 +39,14 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant('update' as const),
     id: fc.constantFrom(...IDS),
     load: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
-    health: fc.option(fc.constantFrom(...HEALTH), { nil: undefined }),
+    // most updates are heartbeats (no health): the case that revives a swept backend
+    health: fc.option(fc.constantFrom(...HEALTH), { nil: undefined, freq: 2 }),
     pool: fc.option(fc.constantFrom(...POOLS), { nil: undefined }),
   }),
   fc.record({ kind: fc.constant('remove' as const), id: fc.constantFrom(...IDS) }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 1500 }) }),
+  // sweeps often enough that sequences reach "swept down, then updated"
+  fc.record({ kind: fc.constant('sweep' as const) }),
   fc.record({ kind: fc.constant('sweep' as const) }),
 );
 
@@ -128,7 +131,19 @@ describeWithRedis('RedisRegistry ≡ InMemoryRegistry (real redis-server)', () =
         await shared.close();
         await listener.close();
       }),
-      { numRuns: DEEP ? 300 : 25 },
+      {
+        numRuns: DEEP ? 300 : 40,
+        examples: [
+          [
+            [
+              { kind: 'register', id: 'a', pool: 'p', capacity: 2, load: 0, health: undefined },
+              { kind: 'advance', ms: 1000 },
+              { kind: 'sweep' },
+              { kind: 'update', id: 'a', load: 1, health: undefined, pool: undefined },
+            ],
+          ],
+        ],
+      },
     );
   }, 120_000);
 });

@@ -151,7 +151,14 @@ export class RedisRegistry implements Registry {
     if (update.health !== undefined) fields.push('health', checkHealth(update.health));
     fields.push('lastSeen', String(this.clock.now()));
     await this.subscribed;
-    const reply = await this.redis.batonUpdate(this.hashOf(id), this.channel, this.origin, ...fields);
+    const setsHealth = update.health !== undefined ? '1' : '0';
+    const reply = await this.redis.batonUpdate(
+      this.hashOf(id),
+      this.channel,
+      this.origin,
+      setsHealth,
+      ...fields,
+    );
     if (!reply) return undefined;
     const record = decode(reply[1]);
     const previous = healthOf(reply[0]);
@@ -203,7 +210,9 @@ export class RedisRegistry implements Registry {
   /**
    * Mark every backend not seen for `staleAfterMs` as 'down' (a missed heartbeat), emitting
    * `health` for each, here and on every other instance. Several proxies may sweep at once:
-   * each backend is marked by exactly one. Returns the ids this call marked.
+   * each backend is marked by exactly one. Returns the ids this call marked. A backend marked
+   * down this way comes back 'up' with its next `update` that does not set `health` (it
+   * reports again); one marked down explicitly stays down until someone says otherwise.
    */
   async sweep(): Promise<string[]> {
     await this.subscribed;
