@@ -1,7 +1,8 @@
 /**
  * A {@link Proxy} from a validated config (`baton proxy --config`): reads the PEM files, imports
- * the game's protocol module, builds the registry, ticket keys and nonce store, and checks what
- * the schema cannot (files exist and parse, the protocol is one, the stores are available) —
+ * the game's protocol module, builds the registry, ticket keys and nonce store (in memory, or
+ * Redis for a `redis://` URL), and checks what the schema cannot (files exist and parse, the
+ * protocol is one, the Redis stores answer) —
  * every problem at once, as a {@link ConfigError}, before anything is bound.
  */
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,9 @@ import {
   InMemoryRegistry,
   InMemoryTicketKeys,
   type NonceStore,
+  RedisNonceStore,
+  RedisRegistry,
+  RedisTicketKeys,
   type Registry,
   type TicketKeys,
 } from '../cluster/index.js';
@@ -70,12 +74,6 @@ export async function proxyFromConfig(
     }
   };
 
-  // the stores: memory here; Redis is not part of this build yet
-  for (const key of ['registry', 'ticketKeys', 'nonceStore'] as const) {
-    if (config[key] !== 'memory')
-      problems.push(`${key}: Redis stores are not available in this build (use "memory")`);
-  }
-
   const tls = {
     cert: readPem(config.backendTls.cert, 'backendTls.cert'),
     key: readPem(config.backendTls.key, 'backendTls.key'),
@@ -131,13 +129,16 @@ export async function proxyFromConfig(
 
   if (problems.length > 0 || !protocol) throw new ConfigError(file, problems);
 
-  const registry = new InMemoryRegistry();
-  const ticketKeys: TicketKeys = new InMemoryTicketKeys();
-  const nonceStore: NonceStore = new InMemoryNonceStore();
+  const stores = await openStores(config, problems);
+  if (!stores) throw new ConfigError(file, problems);
+  const { registry, ticketKeys, nonceStore } = stores;
   for (const b of config.backends) {
     const ticketKey = ticketPublicKeys.get(b.id);
     // only seamless pools publish ticket keys: the proxy then migrates there, and refers elsewhere
     if (ticketKey && seamless.has(b.pool)) await ticketKeys.publish(b.id, ticketKey);
+    // a shared registry may already hold the backend as it registered itself (its own key,
+    // load, health): the config only fills in what is missing
+    if (config.registry !== 'memory' && (await registry.get(b.id))) continue;
     await registry.register({
       id: b.id,
       pool: b.pool,
@@ -178,5 +179,67 @@ export async function proxyFromConfig(
       maxGlobalBufferedBytes: config.migration.maxGlobalBufferedBytes,
     },
   });
-  return { proxy, registry, closeStores: async () => {} };
+  return { proxy, registry, closeStores: () => stores.close() };
+}
+
+interface Stores {
+  registry: Registry;
+  ticketKeys: TicketKeys;
+  nonceStore: NonceStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The registry, ticket keys and nonce store a config names: in memory, or Redis (`redis://…`),
+ * each checked to answer before the proxy binds anything. Undefined (with the problems added)
+ * when a Redis store cannot be reached.
+ */
+async function openStores(config: ProxyConfig, problems: string[]): Promise<Stores | undefined> {
+  const redis: { close(): Promise<void> }[] = [];
+  const registry: Registry =
+    config.registry === 'memory'
+      ? new InMemoryRegistry()
+      : track(redis, new RedisRegistry({ redis: config.registry }));
+  const ticketKeys: TicketKeys =
+    config.ticketKeys === 'memory'
+      ? new InMemoryTicketKeys()
+      : track(redis, new RedisTicketKeys({ redis: config.ticketKeys }));
+  const nonceStore: NonceStore =
+    config.nonceStore === 'memory'
+      ? new InMemoryNonceStore()
+      : track(redis, new RedisNonceStore({ redis: config.nonceStore }));
+  const close = async () => {
+    for (const store of redis) await store.close().catch(() => {});
+  };
+  const checks: [string, string, () => Promise<unknown>][] = [
+    ['registry', config.registry, async () => (registry as RedisRegistry).ready()],
+    ['ticketKeys', config.ticketKeys, async () => ticketKeys.publicKeyOf('')],
+    ['nonceStore', config.nonceStore, async () => (nonceStore as RedisNonceStore).ping()],
+  ];
+  for (const [key, url, check] of checks) {
+    if (url === 'memory') continue;
+    try {
+      await check();
+    } catch (error) {
+      problems.push(`${key}: cannot reach ${redactUrl(url)}: ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) {
+    await close();
+    return undefined;
+  }
+  return { registry, ticketKeys, nonceStore, close };
+}
+
+function track<T extends { close(): Promise<void> }>(list: { close(): Promise<void> }[], store: T): T {
+  list.push(store);
+  return store;
+}
+
+/** A Redis URL without its password, for messages. */
+function redactUrl(url: string): string {
+  return url.replace(
+    /\/\/([^@/]*)@/,
+    (_m, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
+  );
 }
