@@ -3,7 +3,6 @@
  * implementation satisfies the same contract for several proxies and backends.
  */
 import {
-  type BackendAddress,
   type BackendRecord,
   type BackendRegistration,
   type BackendUpdate,
