@@ -1,8 +1,7 @@
 /**
  * A {@link Proxy} from a validated config (`baton proxy --config`): reads the PEM files, imports
- * the game's protocol module, builds the registry, ticket keys and nonce store (in memory, or
- * Redis for a `redis://` URL), and checks what the schema cannot (files exist and parse, the
- * protocol is one, the Redis stores answer) —
+ * the game's protocol module, builds the registry, ticket keys and nonce store, and checks what
+ * the schema cannot (files exist and parse, the protocol is one, the stores are available) —
  * every problem at once, as a {@link ConfigError}, before anything is bound.
  */
 import { readFileSync } from 'node:fs';
@@ -85,10 +84,11 @@ export async function proxyFromConfig(
   config.listeners.forEach((l, i) => {
     if (l.type === 'udp') listen.push(udpServer({ host: l.host, port: l.port }));
     else if (l.type === 'ws') listen.push(websocketServer({ host: l.host, port: l.port, path: l.path }));
-    else
-      problems.push(
-        `listeners[${i}].type: wss listeners are not available in this build (terminate TLS in front, or use ws)`,
-      );
+    else {
+      const cert = readPem(l.cert, `listeners[${i}].cert`);
+      const key = readPem(l.key, `listeners[${i}].key`);
+      listen.push(websocketServer({ host: l.host, port: l.port, path: l.path, tls: { cert, key } }));
+    }
   });
 
   let authenticator: ProxyOptions['authenticator'] = new OfflineAuthenticator();
@@ -129,15 +129,13 @@ export async function proxyFromConfig(
 
   if (problems.length > 0 || !protocol) throw new ConfigError(file, problems);
 
-  const stores = await openStores(config, problems);
-  if (!stores) throw new ConfigError(file, problems);
+  const stores = await openStores(config, file);
   const { registry, ticketKeys, nonceStore } = stores;
   for (const b of config.backends) {
     const ticketKey = ticketPublicKeys.get(b.id);
     // only seamless pools publish ticket keys: the proxy then migrates there, and refers elsewhere
     if (ticketKey && seamless.has(b.pool)) await ticketKeys.publish(b.id, ticketKey);
-    // a shared registry may already hold the backend as it registered itself (its own key,
-    // load, health): the config only fills in what is missing
+    // a shared registry may know it already (the backend registered itself, with its load)
     if (config.registry !== 'memory' && (await registry.get(b.id))) continue;
     await registry.register({
       id: b.id,
@@ -179,67 +177,71 @@ export async function proxyFromConfig(
       maxGlobalBufferedBytes: config.migration.maxGlobalBufferedBytes,
     },
   });
-  return { proxy, registry, closeStores: () => stores.close() };
+  return { proxy, registry, closeStores: stores.close };
 }
 
-interface Stores {
-  registry: Registry;
-  ticketKeys: TicketKeys;
-  nonceStore: NonceStore;
-  close(): Promise<void>;
-}
+/** How long the Redis stores may take to answer at startup before it is a config problem. */
+const REDIS_STARTUP_MS = 5000;
 
 /**
- * The registry, ticket keys and nonce store a config names: in memory, or Redis (`redis://…`),
- * each checked to answer before the proxy binds anything. Undefined (with the problems added)
- * when a Redis store cannot be reached.
+ * The registry, ticket keys and nonce store the config names: in this process (`memory`) or in
+ * Redis. Each Redis store must answer within {@link REDIS_STARTUP_MS} — an unreachable Redis is
+ * a startup problem naming the field, not a failure at the first player.
  */
-async function openStores(config: ProxyConfig, problems: string[]): Promise<Stores | undefined> {
-  const redis: { close(): Promise<void> }[] = [];
-  const registry: Registry =
-    config.registry === 'memory'
-      ? new InMemoryRegistry()
-      : track(redis, new RedisRegistry({ redis: config.registry }));
-  const ticketKeys: TicketKeys =
-    config.ticketKeys === 'memory'
-      ? new InMemoryTicketKeys()
-      : track(redis, new RedisTicketKeys({ redis: config.ticketKeys }));
-  const nonceStore: NonceStore =
-    config.nonceStore === 'memory'
-      ? new InMemoryNonceStore()
-      : track(redis, new RedisNonceStore({ redis: config.nonceStore }));
-  const close = async () => {
-    for (const store of redis) await store.close().catch(() => {});
-  };
-  const checks: [string, string, () => Promise<unknown>][] = [
-    ['registry', config.registry, async () => (registry as RedisRegistry).ready()],
-    ['ticketKeys', config.ticketKeys, async () => ticketKeys.publicKeyOf('')],
-    ['nonceStore', config.nonceStore, async () => (nonceStore as RedisNonceStore).ping()],
-  ];
-  for (const [key, url, check] of checks) {
-    if (url === 'memory') continue;
+async function openStores(
+  config: ProxyConfig,
+  file: string,
+): Promise<{ registry: Registry; ticketKeys: TicketKeys; nonceStore: NonceStore; close(): Promise<void> }> {
+  const prefix = config.redisPrefix;
+  const opened: { close(): Promise<void> }[] = [];
+  const problems: string[] = [];
+  const probe = async (field: string, url: string, check: () => Promise<unknown>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await check();
+      await Promise.race([
+        check(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${REDIS_STARTUP_MS} ms`)),
+            REDIS_STARTUP_MS,
+          );
+        }),
+      ]);
     } catch (error) {
-      problems.push(`${key}: cannot reach ${redactUrl(url)}: ${(error as Error).message}`);
+      problems.push(`${field}: cannot use ${url}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
+  };
+  let registry: Registry;
+  if (config.registry === 'memory') registry = new InMemoryRegistry();
+  else {
+    const r = new RedisRegistry({ redis: config.registry, prefix });
+    opened.push(r);
+    registry = r;
+    await probe('registry', config.registry, () => r.list());
   }
+  let ticketKeys: TicketKeys;
+  if (config.ticketKeys === 'memory') ticketKeys = new InMemoryTicketKeys();
+  else {
+    const t = new RedisTicketKeys({ redis: config.ticketKeys, prefix });
+    opened.push(t);
+    ticketKeys = t;
+    await probe('ticketKeys', config.ticketKeys, () => t.publicKeyOf('\u0000startup-probe'));
+  }
+  let nonceStore: NonceStore;
+  if (config.nonceStore === 'memory') nonceStore = new InMemoryNonceStore();
+  else {
+    const n = new RedisNonceStore({ redis: config.nonceStore, prefix });
+    opened.push(n);
+    nonceStore = n;
+  }
+  const close = async () => {
+    for (const o of opened) await o.close().catch(() => {});
+  };
   if (problems.length > 0) {
     await close();
-    return undefined;
+    throw new ConfigError(file, problems);
   }
   return { registry, ticketKeys, nonceStore, close };
-}
-
-function track<T extends { close(): Promise<void> }>(list: { close(): Promise<void> }[], store: T): T {
-  list.push(store);
-  return store;
-}
-
-/** A Redis URL without its password, for messages. */
-function redactUrl(url: string): string {
-  return url.replace(
-    /\/\/([^@/]*)@/,
-    (_m, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
-  );
 }
