@@ -110,6 +110,7 @@ describeWithRedis('a cluster of two proxies on one real Redis', () => {
     });
     const [address] = await proxy.start();
     open.push({ close: () => proxy.close('test over') });
+    await registry.ready(); // hears the other processes' health changes from here on
     return { proxy, registry, address };
   }
 
@@ -212,8 +213,9 @@ describeWithRedis('a cluster of two proxies on one real Redis', () => {
     expect(await waitFor(() => seen.p2.some(([id, h]) => id === 'b1' && h === 'down'), 10_000)).toBe(true);
     expect((await p2.registry.get('b1'))?.health).toBe('down');
     expect(await p2.proxy.poolStatus('default')).toMatchObject({ backends: 2, healthy: 1 });
-    // proxy 2 sends a newcomer to b2, never trying b1 (tie on load would have picked b1)
-    await p2.registry.update('b2', { load: 0 });
+    // proxy 2 sends a newcomer to b2, never trying b1 — though by load alone b1 would be picked
+    await p2.registry.update('b1', { load: 0 });
+    await p2.registry.update('b2', { load: 50 });
     await connect(p2.address);
     expect(p2.proxy.sessions()[0].backendId).toBe('b2');
     // b1 restarts and registers again: up for both proxies

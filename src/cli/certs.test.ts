@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,22 @@ describe('baton certs', () => {
     expect(b2.checkIssued(ca) && b2.verify(ca.publicKey)).toBe(true);
     expect(new X509Certificate(readFileSync(join(dir, 'proxy-1.crt'))).subject).toContain('CN=proxy-1');
   });
+
+  it('runs as `baton certs` (the command line, as a child process)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-certs-cmd-'));
+    dirs.push(dir);
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const out = join(dir, 'pki');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/baton.ts', 'certs', '--out', out, '--backends', 'b1', '--proxies', 'p1'],
+      { cwd: root, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/wrote 6 files/);
+    expect(readdirSync(out).sort()).toEqual(['b1.crt', 'b1.key', 'ca.crt', 'ca.key', 'p1.crt', 'p1.key']);
+  }, 60_000);
 
   it('usage errors name every problem, exit 2, write nothing', async () => {
     const c = capture();

@@ -20,8 +20,13 @@ export interface LocalRedis {
   close(): Promise<void>;
 }
 
-/** Whether a `redis-server` binary is on PATH. */
-export function hasRedisServer(binary = 'redis-server'): boolean {
+/** The binary started: `$BATON_REDIS_SERVER`, else `redis-server` from PATH. */
+function defaultBinary(): string {
+  return process.env.BATON_REDIS_SERVER || 'redis-server';
+}
+
+/** Whether the `redis-server` binary (see {@link startLocalRedis}) can be run. */
+export function hasRedisServer(binary = defaultBinary()): boolean {
   const r = spawnSync(binary, ['--version'], { stdio: 'ignore' });
   return r.error === undefined && r.status === 0;
 }
@@ -75,13 +80,13 @@ function startOnce(binary: string, port: number, dir: string, timeoutMs: number)
 }
 
 /**
- * Start `redis-server` on a free port of 127.0.0.1. Rejects when the binary is missing or does
+ * Start `redis-server` (or `$BATON_REDIS_SERVER`) on a free port of 127.0.0.1. Rejects when the binary is missing or does
  * not start (retrying a couple of times if another process takes the port first).
  */
 export async function startLocalRedis(
   options: { binary?: string; timeoutMs?: number } = {},
 ): Promise<LocalRedis> {
-  const binary = options.binary ?? 'redis-server';
+  const binary = options.binary ?? defaultBinary();
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {

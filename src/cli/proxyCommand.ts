@@ -22,36 +22,40 @@ export async function runProxyCommand(values: { config?: string }): Promise<numb
     const config = loadProxyConfig(file);
     logger = pino({ level: config.log.level });
     const { proxy, closeStores } = await proxyFromConfig(config, file, logger);
-    // a pool that claims seamless migration must be able to do it from the first player on
-    const unable: string[] = [];
-    for (const [i, p] of config.pools.entries()) {
-      if (!p.seamlessMigration) continue;
-      const status = await proxy.poolStatus(p.name);
-      if (!status.seamlessMigration && status.reason !== 'no backends')
-        unable.push(`pools[${i}]: pool '${p.name}' claims seamless migration but cannot: ${status.reason}`);
-    }
-    if (unable.length > 0) throw new ConfigError(file, unable);
-    const stop = shutdownSignal((name) => logger?.info({ signal: name }, 'shutting down'));
+    // stores (Redis connections) close on every way out, or they would keep the process alive
     try {
-      const addresses = await proxy.start();
-      logger.info(
-        {
-          listeners: addresses.map((a) => a.url ?? `${a.transport}://${a.host}:${a.port}`),
-          admin: proxy.adminPort,
-          metrics: proxy.metricsPort,
-          pools: await Promise.all(config.pools.map((p) => proxy.poolStatus(p.name))),
-        },
-        'proxy listening',
-      );
-      await new Promise<void>((resolve) =>
-        stop.signal.addEventListener('abort', () => resolve(), { once: true }),
-      );
-      await proxy.close('proxy shutting down');
-      await closeStores();
-      logger.info({}, 'proxy closed');
-      return 0;
+      // a pool that claims seamless migration must be able to do it from the first player on
+      const unable: string[] = [];
+      for (const [i, p] of config.pools.entries()) {
+        if (!p.seamlessMigration) continue;
+        const status = await proxy.poolStatus(p.name);
+        if (!status.seamlessMigration && status.reason !== 'no backends')
+          unable.push(`pools[${i}]: pool '${p.name}' claims seamless migration but cannot: ${status.reason}`);
+      }
+      if (unable.length > 0) throw new ConfigError(file, unable);
+      const stop = shutdownSignal((name) => logger?.info({ signal: name }, 'shutting down'));
+      try {
+        const addresses = await proxy.start();
+        logger.info(
+          {
+            listeners: addresses.map((a) => a.url ?? `${a.transport}://${a.host}:${a.port}`),
+            admin: proxy.adminPort,
+            metrics: proxy.metricsPort,
+            pools: await Promise.all(config.pools.map((p) => proxy.poolStatus(p.name))),
+          },
+          'proxy listening',
+        );
+        await new Promise<void>((resolve) =>
+          stop.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+        await proxy.close('proxy shutting down');
+        logger.info({}, 'proxy closed');
+        return 0;
+      } finally {
+        stop.dispose();
+      }
     } finally {
-      stop.dispose();
+      await closeStores();
     }
   } catch (error) {
     if (error instanceof ConfigError) {

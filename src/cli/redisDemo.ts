@@ -254,6 +254,11 @@ export async function runRedisDemo(o: RedisDemoOptions): Promise<boolean> {
       `final: migrations ${completed} (across machines ${crossMachine}, failed ${failed}) | inputs sent ${sent} processed ${got} | ` +
         `disconnects ${disconnects} | out of order ${outOfOrder}`,
     );
+    const freeze = proxies.map((p) => {
+      const f = p.proxy.stats.migration.freezeMs;
+      return `${p.id} p50 ${f.p50.toFixed(1)} ms p99 ${f.p99.toFixed(1)} ms`;
+    });
+    log(`freeze window: ${freeze.join(' | ')}`);
     log(`inputs lost: ${sent - got}`);
     return sent === got && outOfOrder === 0 && disconnects === 0;
   } catch (error) {

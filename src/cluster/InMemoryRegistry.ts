@@ -3,7 +3,6 @@
  * implementation satisfies the same contract for several proxies and backends.
  */
 import {
-  type BackendAddress,
   type BackendRecord,
   type BackendRegistration,
   type BackendUpdate,
@@ -17,6 +16,7 @@ import { wallClock } from '../session/trust/clock.js';
 import { rawPublicKey } from '../session/trust/ed25519.js';
 import type { Clock } from '../util/Clock.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
+import { checkRegistration } from './checkRegistration.js';
 
 /** Options of {@link InMemoryRegistry}. */
 export interface InMemoryRegistryOptions {
@@ -123,7 +123,9 @@ export class InMemoryRegistry implements Registry {
   async sweep(): Promise<string[]> {
     const now = this.clock.now();
     const marked: string[] = [];
-    for (const record of this.backends.values()) {
+    // in id order (like every listing), so a shared registry can emit in the same order
+    const byId = [...this.backends.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const record of byId) {
       if (record.health === 'down' || now - record.lastSeen < this.staleAfterMs) continue;
       const down: BackendRecord = { ...record, health: 'down' };
       this.backends.set(record.id, down);
@@ -132,21 +134,6 @@ export class InMemoryRegistry implements Registry {
       this.events.emit('health', snapshot(down), record.health);
     }
     return marked.sort();
-  }
-}
-
-function checkRegistration(r: { capacity?: number; load?: number; address?: BackendAddress }): void {
-  if (r.capacity !== undefined && !(Number.isInteger(r.capacity) && r.capacity >= 0)) {
-    throw new RangeError(`capacity must be a non-negative integer, got ${r.capacity}`);
-  }
-  if (r.load !== undefined && !(Number.isInteger(r.load) && r.load >= 0)) {
-    throw new RangeError(`load must be a non-negative integer, got ${r.load}`);
-  }
-  if (
-    r.address !== undefined &&
-    !(Number.isInteger(r.address.port) && r.address.port > 0 && r.address.port < 65536)
-  ) {
-    throw new RangeError(`port must be 1..65535, got ${r.address.port}`);
   }
 }
 

@@ -77,6 +77,11 @@ export class RedisNonceStore implements NonceStore {
     return false;
   }
 
+  /** Resolves when Redis answers (a startup check); rejects otherwise. */
+  async ping(): Promise<void> {
+    await this.handle.client.ping();
+  }
+
   /** Close the connection if this store opened it (from a URL). */
   close(): Promise<void> {
     return this.handle.close();

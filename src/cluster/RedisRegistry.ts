@@ -71,7 +71,7 @@ export class RedisRegistry implements Registry {
   private readonly origin = randomUUID();
   private readonly clock: Clock;
   private readonly staleAfterMs: number;
-  private readonly ready: Promise<void>;
+  private readonly subscribed: Promise<void>;
   private closed = false;
 
   constructor(options: RedisRegistryOptions) {
@@ -95,9 +95,20 @@ export class RedisRegistry implements Registry {
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.received(message);
     });
-    this.ready = this.subscriber.subscribe(this.channel).then(() => undefined);
+    this.subscribed = this.subscriber.subscribe(this.channel).then(() => undefined);
     // the constructor cannot await: a failed subscription surfaces on the first call instead
-    this.ready.catch(() => {});
+    this.subscribed.catch(() => {});
+  }
+
+  /**
+   * Resolves once this instance is subscribed to the others' events (rejects if it cannot be).
+   * Changes published before that are not re-emitted here; read the state (`list`) after it.
+   * Every method that changes the registry waits for it first. The subscription is renewed
+   * after a lost connection, but what was published meanwhile is not replayed: the state in
+   * Redis (`get`, `list`, `pickLeastLoaded`) is always current, the events are a live feed.
+   */
+  ready(): Promise<void> {
+    return this.subscribed;
   }
 
   async register(registration: BackendRegistration): Promise<BackendRecord> {
@@ -113,7 +124,7 @@ export class RedisRegistry implements Registry {
       health: registration.health ?? 'up',
       lastSeen: this.clock.now(),
     };
-    await this.ready;
+    await this.subscribed;
     const [previous, flat] = await this.redis.batonRegister(
       this.hashOf(record.id),
       this.setKey(),
@@ -139,8 +150,15 @@ export class RedisRegistry implements Registry {
     }
     if (update.health !== undefined) fields.push('health', checkHealth(update.health));
     fields.push('lastSeen', String(this.clock.now()));
-    await this.ready;
-    const reply = await this.redis.batonUpdate(this.hashOf(id), this.channel, this.origin, ...fields);
+    await this.subscribed;
+    const setsHealth = update.health !== undefined ? '1' : '0';
+    const reply = await this.redis.batonUpdate(
+      this.hashOf(id),
+      this.channel,
+      this.origin,
+      setsHealth,
+      ...fields,
+    );
     if (!reply) return undefined;
     const record = decode(reply[1]);
     const previous = healthOf(reply[0]);
@@ -149,7 +167,7 @@ export class RedisRegistry implements Registry {
   }
 
   async remove(id: string): Promise<boolean> {
-    await this.ready;
+    await this.subscribed;
     const flat = await this.redis.batonRemove(this.hashOf(id), this.setKey(), this.channel, this.origin, id);
     if (!flat) return false;
     this.emit('removed', decode(flat), undefined);
@@ -192,13 +210,16 @@ export class RedisRegistry implements Registry {
   /**
    * Mark every backend not seen for `staleAfterMs` as 'down' (a missed heartbeat), emitting
    * `health` for each, here and on every other instance. Several proxies may sweep at once:
-   * each backend is marked by exactly one. Returns the ids this call marked.
+   * each backend is marked by exactly one. Returns the ids this call marked. A backend marked
+   * down this way comes back 'up' with its next `update` that does not set `health` (it
+   * reports again); one marked down explicitly stays down until someone says otherwise.
    */
   async sweep(): Promise<string[]> {
-    await this.ready;
+    await this.subscribed;
     const now = String(this.clock.now());
     const marked: string[] = [];
-    for (const id of await this.handle.client.smembers(this.setKey())) {
+    // in id order, so every instance and the in-memory registry emit in the same order
+    for (const id of (await this.handle.client.smembers(this.setKey())).sort()) {
       const reply = await this.redis.batonSweepOne(
         this.hashOf(id),
         this.channel,
@@ -217,7 +238,7 @@ export class RedisRegistry implements Registry {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.ready.catch(() => {});
+    await this.subscribed.catch(() => {});
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
     await this.handle.close();
   }

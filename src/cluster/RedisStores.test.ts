@@ -96,6 +96,7 @@ describeWithRedis('Redis stores (real redis-server)', () => {
     const clock = new ManualClock(0);
     const a = registry(prefix, clock, 1000);
     const b = registry(prefix, clock, 1000);
+    await Promise.all([a.ready(), b.ready()]); // both hear every change from here on
     type Seen = [string, BackendHealth, BackendHealth | undefined];
     const atA: Seen[] = [];
     const atB: Seen[] = [];
@@ -130,6 +131,31 @@ describeWithRedis('Redis stores (real redis-server)', () => {
     expect(atB).toEqual(expected);
     expect(removedAtB).toEqual(['b1']);
     expect(a.stats.badEvents + b.stats.badEvents).toBe(0);
+  });
+
+  it('a backend swept down for silence comes back up, for every instance, when it reports again', async () => {
+    const prefix = redis.prefix();
+    const clock = new ManualClock(0);
+    const a = registry(prefix, clock, 1000);
+    const b = registry(prefix, clock, 1000);
+    await a.register(backend('b1'));
+    await a.register(backend('b2'));
+    await a.update('b2', { health: 'down' }); // marked down by a proxy, not by silence
+    clock.set(1000);
+    expect(await b.sweep()).toEqual(['b1']);
+    expect(await a.pickLeastLoaded('lobby')).toBeUndefined();
+    await a.update('b1', { load: 3 }); // its heartbeat, through another instance: alive again
+    expect((await b.get('b1'))?.health).toBe('up');
+    expect((await b.pickLeastLoaded('lobby'))?.id).toBe('b1');
+    // one seen down by a proxy stays down until someone says otherwise
+    await b.update('b2', { load: 1 });
+    expect((await a.get('b2'))?.health).toBe('down');
+    // an explicit health wins over the revival, and the revival is spent
+    clock.set(3000);
+    expect(await a.sweep()).toEqual(['b1']);
+    expect(await b.update('b1', { health: 'draining' })).toMatchObject({ health: 'draining' });
+    expect(await b.update('b1', { health: 'down' })).toMatchObject({ health: 'down' });
+    expect(await b.update('b1', { load: 0 })).toMatchObject({ health: 'down' });
   });
 
   it('drops a malformed event on the channel and counts it', async () => {

@@ -30,8 +30,10 @@ export class RedisHandle {
       this.client = source;
       this.owned = false;
     }
-    // ioredis emits 'error' on every failed reconnect; an unhandled 'error' would crash the process
-    this.client.on('error', () => {});
+    // ioredis emits 'error' on every failed reconnect, and an unhandled 'error' would crash the
+    // process: on a connection we opened, commands failing is how callers learn of it. A client
+    // the caller passed keeps whatever error handling the caller gave it.
+    if (this.owned) this.client.on('error', () => {});
   }
 
   /** Close the connection if this store opened it. */

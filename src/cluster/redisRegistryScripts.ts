@@ -19,11 +19,20 @@ redis.call('PUBLISH', KEYS[3], cjson.encode({ t = 'registered', o = ARGV[1], p =
 return { prev or '', all }
 `;
 
-/** KEYS: hash, channel. ARGV: origin, then field/value pairs. Nil when the id is unknown. */
+/**
+ * KEYS: hash, channel. ARGV: origin, '1' if the update sets health else '0', then field/value
+ * pairs. Nil when the id is unknown. A backend swept down for silence (`staleDown`) that is
+ * updated again without an explicit health is alive again: back 'up'.
+ */
 export const UPDATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local prev = redis.call('HGET', KEYS[1], 'health')
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local stale = redis.call('HGET', KEYS[1], 'staleDown')
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if stale then
+  redis.call('HDEL', KEYS[1], 'staleDown')
+  if ARGV[2] == '0' then redis.call('HSET', KEYS[1], 'health', 'up') end
+end
 local all = redis.call('HGETALL', KEYS[1])
 if redis.call('HGET', KEYS[1], 'health') ~= prev then
   redis.call('PUBLISH', KEYS[2], cjson.encode({ t = 'health', o = ARGV[1], p = prev, r = all }))
@@ -43,14 +52,15 @@ return all
 
 /**
  * KEYS: hash, channel. ARGV: origin, now, staleAfterMs. Marks the backend 'down' when it was
- * not seen for staleAfterMs and is not down already; nil otherwise (so of several proxies
- * sweeping at once, exactly one marks it and publishes).
+ * not seen for staleAfterMs and is not down already, remembering it was for silence
+ * (`staleDown`); nil otherwise (so of several proxies sweeping at once, exactly one marks it
+ * and publishes).
  */
 export const SWEEP_ONE = `
 local h = redis.call('HMGET', KEYS[1], 'health', 'lastSeen')
 if not h[1] or h[1] == 'down' then return false end
 if tonumber(ARGV[2]) - tonumber(h[2]) < tonumber(ARGV[3]) then return false end
-redis.call('HSET', KEYS[1], 'health', 'down')
+redis.call('HSET', KEYS[1], 'health', 'down', 'staleDown', '1')
 local all = redis.call('HGETALL', KEYS[1])
 redis.call('PUBLISH', KEYS[2], cjson.encode({ t = 'health', o = ARGV[1], p = h[1], r = all }))
 return { h[1], all }

@@ -14,7 +14,9 @@ let warned = false;
 export function describeWithRedis(name: string, body: () => void): void {
   if (!available && !inCi) {
     if (!warned) {
-      console.warn('redis-server not found on PATH: skipping the Redis tests (apt-get install redis-server)');
+      console.warn(
+        'redis-server not found (PATH or $BATON_REDIS_SERVER): skipping the Redis tests (apt-get install redis-server)',
+      );
       warned = true;
     }
     describe.skip(`${name} (skipped: redis-server not on PATH)`, body);
