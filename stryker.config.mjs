@@ -21,11 +21,14 @@ const groups = {
       'src/link/sequence.ts',
       'src/link/Fifo.ts',
       'src/link/RttEstimator.ts',
+      'src/link/ReceiveBudget.ts',
     ],
     // the 70 000-message wrap tests and the 100 000-packet fuzz are too slow per mutant; the
     // near-wrap test crosses the same 16-bit wrap in 3 000 steps
     tests: [
       'src/link/sequence.test.ts',
+      'src/link/state.test.ts',
+      'src/link/ReceiveBudget.test.ts',
       'src/link/LinkConnection.test.ts',
       'src/link/LinkConnection.nearWrap.test.ts',
       'src/link/LinkConnection.properties.test.ts',
