@@ -22,8 +22,8 @@ import { generateEd25519KeyPair, InMemoryRegistry } from '../src/cluster/index.j
 import { Proxy } from '../src/proxy/index.js';
 import { OfflineAuthenticator } from '../src/server/index.js';
 import { udpServer } from '../src/transport/index.js';
-import { createTestCertificates } from '../src/transport/stream/testing/testCertificates.js';
 import type { TransportAddress } from '../src/transport/types.js';
+import { createTestCertificates } from '../test/helpers/testCertificates.js';
 import { type BenchContext, type BenchModule, type BenchRow, row } from './harness.js';
 import { type LoadReply, type LoadRequest, protocol } from './proxy.load.js';
 
@@ -133,7 +133,7 @@ async function measure(
 export const proxyBench: BenchModule = {
   name: 'proxy',
   async run(ctx: BenchContext): Promise<BenchRow[]> {
-    const certs = createTestCertificates();
+    const certs = await createTestCertificates();
     const gc = forcedGc();
     const load = new Load();
     const ready = await load.ask(

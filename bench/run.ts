@@ -16,6 +16,7 @@ import { type BenchModule, type BenchRow, createContext, formatTable, sinkValue 
 import { migrationBench } from './migration.bench.js';
 import { proxyBench } from './proxy.bench.js';
 import { udpBench } from './udp.bench.js';
+import { webrtcBench } from './webrtc.bench.js';
 import { worldBench } from './world.bench.js';
 
 /** Every benchmark module, in the order they run. Register new ones here. */
@@ -26,6 +27,7 @@ export const MODULES: readonly BenchModule[] = [
   worldBench,
   migrationBench,
   delegationBench,
+  webrtcBench,
 ];
 
 interface Args {

@@ -4,11 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519KeyPair, InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient } from '../src/transport/index.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
 import { newClient, startBackend, startProxy } from './helpers/cluster.js';
+import { Chat } from './helpers/protocol.js';
+import { createTestCertificates, type TestCertificates } from './helpers/testCertificates.js';
 import { waitFor } from './helpers/transports.js';
 
 /**
@@ -18,8 +16,8 @@ import { waitFor } from './helpers/transports.js';
  */
 const here = dirname(fileURLToPath(import.meta.url));
 let certs: TestCertificates;
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
 });
 afterAll(() => certs?.dispose());
 const open: { close(): Promise<void> }[] = [];
@@ -31,6 +29,9 @@ afterEach(async () => {
   }
   for (const o of open.splice(0).reverse()) await o.close().catch(() => {});
 });
+
+/** Everything each child printed so far, by child. */
+const outputs = new Map<ChildProcess, string>();
 
 async function childBackend(id: string, registry: InMemoryRegistry, pool = 'default'): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(here, 'fixtures/backendProcess.ts')], {
@@ -45,9 +46,10 @@ async function childBackend(id: string, registry: InMemoryRegistry, pool = 'defa
   });
   children.push(child);
   const port = await new Promise<number>((resolvePort, reject) => {
-    let out = '';
+    outputs.set(child, '');
     child.stdout!.on('data', (d) => {
-      out += d;
+      const out = outputs.get(child)! + d;
+      outputs.set(child, out);
       const m = /PORT (\d+)/.exec(out);
       if (m) resolvePort(Number(m[1]));
     });
@@ -128,4 +130,70 @@ describe('backend death', () => {
     expect(fine.connected).toBe(true);
     expect(ok.server.users.length).toBe(1);
   }, 30_000);
+
+  it('fencing: a backend stalled past the proxy timeout applies none of the input that reaches it after', async () => {
+    const registry = new InMemoryRegistry();
+    const child = await childBackend('backend-stall', registry);
+    const { proxy, udp } = await startProxy(certs, registry, { backendProbe: false });
+    open.push(proxy);
+    const c = newClient();
+    open.push(c);
+    await c.connect(udpClient(udp), { username: 'mover' });
+    const ok = await startBackend(certs, registry, 'backend-ok');
+    open.push(ok.server);
+    const out = () => outputs.get(child)!;
+    const referrals: unknown[] = [];
+    c.on('referral', (r) => referrals.push(r));
+    // input flows the whole time, up to the referral
+    let seq = 0;
+    const sender = setInterval(() => {
+      if (c.connected) c.send('chat', Chat, { from: seq++, text: 'x' });
+    }, 10);
+    try {
+      expect(await waitFor(() => out().includes('MSG mover 5'), 8000)).toBe(true);
+      child.kill('SIGSTOP');
+      expect(await waitFor(() => referrals.length === 1, 8000)).toBe(true);
+      // the proxy relayed input to the frozen backend until it gave it up
+      const sentWhileStalled = seq;
+      await new Promise((r) => setTimeout(r, 300));
+      const before = out().length;
+      child.kill('SIGCONT');
+      expect(await waitFor(() => /BYE mover/.test(out().slice(before)), 8000)).toBe(true);
+      const after = out().slice(before);
+      expect(after).not.toMatch(/MSG mover/);
+      expect(after).toMatch(/BYE mover .*fenced/);
+      expect(sentWhileStalled).toBeGreaterThan(5);
+    } finally {
+      clearInterval(sender);
+    }
+  }, 40_000);
+
+  it('a backend marked down after a transient stall is probed and comes back up in the registry', async () => {
+    const registry = new InMemoryRegistry();
+    const child = await childBackend('backend-flaky', registry);
+    const { proxy, udp } = await startProxy(certs, registry, {
+      backendProbe: { initialMs: 200, maxMs: 1000 },
+    });
+    open.push(proxy);
+    const first = newClient();
+    open.push(first);
+    await first.connect(udpClient(udp), { username: 'first' });
+    const recovered: string[] = [];
+    proxy.on('backendRecovered', (id) => recovered.push(id));
+    const health: string[] = [];
+    registry.events.on('health', (r) => health.push(r.health));
+    child.kill('SIGSTOP');
+    expect(await waitFor(() => health.includes('down'), 8000)).toBe(true);
+    expect(proxy.stats.backends.unavailable.map((u) => u.id)).toEqual(['backend-flaky']);
+    child.kill('SIGCONT');
+    expect(await waitFor(() => recovered.length === 1, 15_000)).toBe(true);
+    expect((await registry.get('backend-flaky'))?.health).toBe('up');
+    expect(proxy.stats.backends.recovered).toBe(1);
+    expect(proxy.stats.backends.unavailable).toEqual([]);
+    // and it takes players again
+    const second = newClient();
+    open.push(second);
+    await second.connect(udpClient(udp), { username: 'second' });
+    expect(proxy.sessions().find((s) => s.username === 'second')?.backendId).toBe('backend-flaky');
+  }, 40_000);
 });

@@ -63,23 +63,32 @@ describe('many migrations at once', () => {
   });
 
   it('serves sessions, stats and migrations over the admin endpoint', async () => {
-    const cluster = await memCluster(['a', 'b'], { proxy: { admin: { port: 0 } } });
+    const cluster = await memCluster(['a', 'b'], {
+      proxy: { admin: { port: 0, token: 'test-admin-token-123' } },
+    });
     open.push(cluster);
     const client = cluster.client();
     timers.push(setInterval(() => client.step(), 20));
     await client.connect(cluster.hub.client(cluster.address), { username: 'ann' });
     const port = cluster.proxy.adminPort!;
     const base = `http://127.0.0.1:${port}`;
-    const sessions = (await (await fetch(`${base}/sessions`)).json()) as { id: number; backendId: string }[];
+    const headers = { authorization: 'Bearer test-admin-token-123', 'content-type': 'application/json' };
+    const sessions = (await (await fetch(`${base}/sessions`, { headers })).json()) as {
+      id: number;
+      backendId: string;
+    }[];
     expect(sessions).toHaveLength(1);
     const from = sessions[0].backendId;
     const to = from === 'a' ? 'b' : 'a';
-    const res = await fetch(`${base}/sessions/${sessions[0].id}/migrate?to=${to}`, { method: 'POST' });
+    const res = await fetch(`${base}/sessions/${sessions[0].id}/migrate?to=${to}`, {
+      method: 'POST',
+      headers,
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as MigrationResult).ok).toBe(true);
     const stats = (await (await fetch(`${base}/stats`)).json()) as { migration: { completed: number } };
     expect(stats.migration.completed).toBe(1);
-    expect((await fetch(`${base}/sessions/999/migrate?to=a`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${base}/sessions/999/migrate?to=a`, { method: 'POST', headers })).status).toBe(404);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 });

@@ -4,8 +4,8 @@ import { ConnectError } from '../src/client/index.js';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { udpClient } from '../src/transport/index.js';
 import { encodeFrame } from '../src/transport/stream/index.js';
-import type { CertificateAndKey } from '../src/transport/stream/testing/testCertificates.js';
 import { newClient, startBackend, startProxy, useClusterFixture } from './helpers/cluster.js';
+import type { CertificateAndKey } from './helpers/testCertificates.js';
 import { waitFor } from './helpers/transports.js';
 
 /** Trust between proxy and backend comes from mutual TLS, both ways. */
@@ -58,11 +58,18 @@ describe('mutual TLS between proxy and backend', () => {
     }, 20_000);
   }
 
-  it('a backend refuses a proxy CN outside its allow-list', async () => {
-    const { error, backend } = await attempt(fx.certs.client, { allowed: ['proxy-9'] });
+  it('a backend refuses a proxy CN outside its allow-list before accepting it: a configuration error, not a lost backend', async () => {
+    const { error, backend, proxy, registry } = await attempt(fx.certs.client, { allowed: ['proxy-9'] });
     expect(error).toBeInstanceOf(ConnectError);
-    expect(await waitFor(() => backend.server.proxiedStats?.proxiesRefused === 1)).toBe(true);
+    expect(error!.reason).toMatch(/configuration error: backend backend-a refused this proxy: .*not allowed/);
+    expect(backend.server.proxiedStats?.proxiesRefused).toBeGreaterThanOrEqual(1);
+    // refused before READY: the stream was never accepted
+    expect(backend.server.proxiedStats?.proxiesConnected).toBe(0);
     expect(backend.server.users.length).toBe(0);
+    expect(proxy.stats.backends.refused).toBe(1);
+    expect(proxy.stats.backends.lost + proxy.stats.backends.connectFailures).toBe(0);
+    expect(proxy.stats.backends.unavailable.map((u) => [u.id, u.kind])).toEqual([['backend-a', 'refused']]);
+    expect((await registry.get('backend-a'))?.health).toBe('up');
   }, 20_000);
 
   it('the proxy refuses a backend it cannot verify', async () => {

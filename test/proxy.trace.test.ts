@@ -5,18 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryRegistry } from '../src/cluster/index.js';
 import { formatTrace, readTrace } from '../src/proxy/index.js';
 import { udpClient } from '../src/transport/index.js';
-import {
-  createTestCertificates,
-  type TestCertificates,
-} from '../src/transport/stream/testing/testCertificates.js';
 import { newClient, startBackend, startProxy } from './helpers/cluster.js';
 import { Chat } from './helpers/protocol.js';
+import { createTestCertificates, type TestCertificates } from './helpers/testCertificates.js';
 import { waitFor } from './helpers/transports.js';
 
 let certs: TestCertificates;
 let dir: string;
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
   dir = mkdtempSync(join(tmpdir(), 'baton-trace-'));
 });
 afterAll(() => {

@@ -57,7 +57,7 @@ describe('process-wide receive budget over sessions', () => {
     // every client starts a message of 100..290 KB (sizes differ: the largest holders are known),
     // gets part of it out, then goes silent towards the server
     const sizes = clients.map((_, i) => 60_000 + i * 10_000);
-    clients.forEach((c, i) => c.send('blobs', Blob, { data: new Uint8Array(sizes[i]).fill(i) }));
+    for (const [i, c] of clients.entries()) c.send('blobs', Blob, { data: new Uint8Array(sizes[i]).fill(i) });
     await tick(3);
     let peak = 0;
     for (const link of hub.links()) link.partition('toServer');

@@ -6,8 +6,9 @@ import { Proxy } from '../proxy/Proxy.js';
 import { Server } from '../server/Server.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
+import { sleep } from './signals.js';
 
 /** Options of the cluster demo (`baton demo --cluster`). */
 export interface ClusterDemoOptions {
@@ -17,6 +18,8 @@ export interface ClusterDemoOptions {
   /** Seconds between referral transfers (default 3). */
   transferEverySeconds?: number;
   log?: (line: string) => void;
+  /** Ends the demo early (Ctrl-C): it still closes everything and removes its temporary files. */
+  signal?: AbortSignal;
 }
 
 const Position = component('Position', { x: t.f32, y: t.f32 });
@@ -29,14 +32,14 @@ const protocol = defineProtocol({
 });
 
 /**
- * One proxy, two backends (in this process, mutual TLS with certificates made at start by the
- * `openssl` CLI in a temporary directory that is deleted at the end), bots connecting through
+ * One proxy, two backends (in this process, mutual TLS with throwaway certificates made in
+ * memory at start), bots connecting through
  * the proxy and following referrals, entities moving on each backend, and a referral transfer
  * every few seconds. The summary shows players per backend.
  */
 export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const certs = createTestCertificates();
+  const certs = await createDemoCertificates();
   const registry = new InMemoryRegistry();
   const backends: { id: string; server: Server<'chat'>; tick: () => void }[] = [];
   try {
@@ -112,7 +115,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
           `world frames ${st.relayed.backendToClientWorldFrames} | referrals ${referrals} | entity updates seen ${updates}`,
       );
     }, 1000);
-    await new Promise((r) => setTimeout(r, o.durationSeconds * 1000));
+    await sleep(o.durationSeconds * 1000, o.signal);
     clearInterval(mover);
     clearInterval(transfers);
     clearInterval(summary);
@@ -121,6 +124,5 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
     log(`done: ${proxy.stats.routed} sessions routed, ${proxy.stats.referrals.sent} referrals`);
   } finally {
     for (const b of backends) await b.server.close('demo over');
-    certs.dispose();
   }
 }

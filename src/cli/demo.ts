@@ -5,6 +5,7 @@ import { generateIssuerKeys, mintIdentityToken } from '../session/node/index.js'
 import { randomUuid } from '../session/packets/uuid.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
 import type { DatagramClientTransport, TransportAddress } from '../transport/types.js';
+import { sleep } from './signals.js';
 
 /** Options of the `demo` subcommand. */
 export interface DemoOptions {
@@ -13,6 +14,8 @@ export interface DemoOptions {
   bots: number;
   /** Where the summary lines go (default console.log). */
   log?: (line: string) => void;
+  /** Ends the demo early (Ctrl-C): it still closes everything and removes its temporary files. */
+  signal?: AbortSignal;
 }
 
 /** Side of the square world; positions wrap around. */
@@ -181,7 +184,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     last = now;
   }, 1000);
 
-  await new Promise((resolve) => setTimeout(resolve, o.durationSeconds * 1000));
+  await sleep(o.durationSeconds * 1000, o.signal);
   clearInterval(loop);
   clearInterval(summary);
   await Promise.all(bots.map((b) => b.close('demo over')));

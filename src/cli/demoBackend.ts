@@ -1,9 +1,8 @@
-import type { InMemoryRegistry } from '../cluster/index.js';
-import type { BackendRegistration } from '../proxy/registry.js';
+import type { BackendRegistration, Registry } from '../proxy/registry.js';
 import type { BackendTicketOptions } from '../server/BackendTickets.js';
 import type { Server } from '../server/Server.js';
 import { tlsStreamServer } from '../transport/stream/index.js';
-import type { TestCertificates } from '../transport/stream/testing/testCertificates.js';
+import type { DemoCertificates } from './certsDemo.js';
 
 /**
  * The backend side the cluster demos share: `server` takes players from `proxy-1` over mutual
@@ -12,8 +11,8 @@ import type { TestCertificates } from '../transport/stream/testing/testCertifica
 export async function listenDemoBackend<C extends string>(
   server: Server<C>,
   id: string,
-  certs: TestCertificates,
-  registry: InMemoryRegistry,
+  certs: DemoCertificates,
+  registry: Registry,
   o: Pick<BackendRegistration, 'capacity' | 'publicKey'> & { tickets?: BackendTicketOptions },
 ): Promise<number> {
   const address = await server.listenProxies(

@@ -1,14 +1,18 @@
 import { Client } from '../client/Client.js';
 import { InMemoryNonceStore, InMemoryRegistry, InMemoryTicketKeys } from '../cluster/index.js';
-import { component, defineProtocol, type Entity, message, t } from '../index.js';
+import type { Entity } from '../index.js';
 // biome-ignore lint/suspicious/noShadowRestrictedNames: the API name is Proxy (DESIGN §8)
 import { Proxy } from '../proxy/Proxy.js';
 import { Server } from '../server/Server.js';
 import type { User } from '../server/User.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
-import { createTestCertificates } from '../transport/stream/testing/testCertificates.js';
+import { createDemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
+import { ClusterView } from './demoPage/ClusterView.js';
+import { type DemoPage, serveDemoPage } from './demoPage/PageServer.js';
+import { Input, Position, protocol } from './demoPage/protocol.js';
+import { sleep } from './signals.js';
 
 /** Options of the main demo: seamless migration between two backends. */
 export interface MigrationDemoOptions {
@@ -18,16 +22,14 @@ export interface MigrationDemoOptions {
   /** Each bot is moved to the other backend about this often (default 3 s). */
   migrateEverySeconds?: number;
   log?: (line: string) => void;
+  /** Ends the demo early (Ctrl-C): it still closes everything and removes its temporary files. */
+  signal?: AbortSignal;
+  /**
+   * Also serve the demo page on 127.0.0.1 (this port, 0 for any): the cluster drawn live, and
+   * the visitor playing through the proxy's WebSocket listener, migrated by crossing regions.
+   */
+  page?: { port?: number };
 }
-
-const Position = component('Position', { x: t.f32, y: t.f32 });
-const Input = message('Input', { seq: t.u32, dx: t.i8, dy: t.i8 });
-const protocol = defineProtocol({
-  tickRate: 20,
-  components: [Position],
-  messages: [Input],
-  channels: { input: { mode: 'ordered-reliable', direction: 'client-to-server' } },
-});
 
 /**
  * baton's main job, on one machine: one proxy, two backends (in this process, mutual TLS with
@@ -40,17 +42,22 @@ const protocol = defineProtocol({
  */
 export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const certs = createTestCertificates();
+  const certs = await createDemoCertificates();
   const registry = new InMemoryRegistry();
   const ticketKeys = new InMemoryTicketKeys();
   const nonces = new InMemoryNonceStore();
   const processed = new Map<string, { next: number; count: number; outOfOrder: number }>();
+  /** Uuids of page visitors (their inputs are the page's to count, not the bots' totals). */
+  const visitors = new Set<string>();
   const servers: Server<'input'>[] = [];
+  const avatarsOn = new Map<string, Map<User, Entity>>();
+  let page: DemoPage | undefined;
   try {
     for (const id of ['backend-1', 'backend-2']) {
       const server = new Server(protocol, { authenticator: new OfflineAuthenticator(), name: id });
       const room = server.createRoom();
       const avatars = new Map<User, Entity>();
+      avatarsOn.set(id, avatars);
       const arriving = new Set<User>();
       server.on('connect', (u) => {
         room.addUser(u);
@@ -85,6 +92,7 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
         if (!s) {
           s = { next: 1, count: 0, outOfOrder: 0 };
           processed.set(u.uuid, s);
+          if (ClusterView.isVisitor(u.username)) visitors.add(u.uuid);
         }
         if (v.seq !== s.next) s.outOfOrder++;
         s.next = v.seq + 1;
@@ -111,14 +119,18 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
     const proxy = new Proxy({
       protocol,
       id: 'proxy-1',
-      listen: [o.transport === 'ws' ? websocketServer({ port: 0 }) : udpServer({ port: 0 })],
+      listen: [
+        o.transport === 'ws' ? websocketServer({ port: 0 }) : udpServer({ port: 0 }),
+        // the page's players come over the browser's WebSocket
+        ...(o.page ? [websocketServer({ host: '127.0.0.1', port: 0 })] : []),
+      ],
       tls: { cert: certs.client.cert, key: certs.client.key, ca: certs.ca.cert },
       registry,
       ticketKeys,
       authenticator: new OfflineAuthenticator(),
       log,
     });
-    const [address] = await proxy.start();
+    const [address, pageAddress] = await proxy.start();
     log(
       `proxy-1 listening on ${o.transport}://${address.host}:${address.port}; pool seamless: ${(await proxy.poolStatus('default')).seamlessMigration}`,
     );
@@ -169,7 +181,10 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
     let failed = 0;
     const every = ((o.migrateEverySeconds ?? 3) * 1000) / Math.max(1, bots.length);
     const migrations = setInterval(() => {
-      const sessions = proxy.sessions().filter((s) => s.state === 'active' && !s.migration);
+      // page visitors are migrated by where they walk, not by this timer
+      const sessions = proxy
+        .sessions()
+        .filter((s) => s.state === 'active' && !s.migration && !ClusterView.isVisitor(s.username));
       if (sessions.length === 0) return;
       const s = sessions[next++ % sessions.length];
       const target = s.backendId === 'backend-1' ? 'backend-2' : 'backend-1';
@@ -185,7 +200,8 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
       let got = 0;
       let outOfOrder = 0;
       for (const b of bots) sent += b.sent;
-      for (const s of processed.values()) {
+      for (const [uuid, s] of processed) {
+        if (visitors.has(uuid)) continue;
         got += s.count;
         outOfOrder += s.outOfOrder;
       }
@@ -204,7 +220,28 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
       return { lost, outOfOrder };
     };
     const summary = setInterval(() => line(false), 1000);
-    await new Promise((r) => setTimeout(r, o.durationSeconds * 1000));
+    if (o.page) {
+      page = await serveDemoPage(
+        {
+          proxy,
+          backends: servers.map((s) => s.options.name!),
+          avatarAt: (backendId, uuid) => {
+            for (const [u, e] of avatarsOn.get(backendId) ?? []) {
+              if (u.uuid === uuid && e.alive) return e.get(Position);
+            }
+            return undefined;
+          },
+          processedOf: (uuid) => processed.get(uuid)?.count ?? 0,
+          botInputs: () => {
+            const { sent, got } = totals();
+            return { sent, processed: got };
+          },
+        },
+        { port: o.page.port, playerUrl: pageAddress.url! },
+      );
+      log(`demo page: ${page.url} (open it in a browser to play; the demo runs ${o.durationSeconds} s)`);
+    }
+    await sleep(o.durationSeconds * 1000, o.signal);
     clearInterval(migrations);
     sending = false;
     // let every migration finish and every input arrive before counting
@@ -224,11 +261,12 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
     log(
       `carried entities kept across moves: ${carriedKept} | carried entities respawned: ${carriedRespawned}`,
     );
+    await page?.close();
     await Promise.all(bots.map((b) => b.client.close('demo over')));
     await proxy.close('demo over');
     return lost === 0 && outOfOrder === 0 && carriedRespawned === 0;
   } finally {
+    await page?.close();
     for (const s of servers) await s.close('demo over');
-    certs.dispose();
   }
 }

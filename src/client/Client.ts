@@ -6,6 +6,7 @@ import {
   type ServerProof,
 } from '../session/ClientSession.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
+import { EPOCH_MESSAGES, EPOCH_WORLD_FRAMES } from '../session/epoch.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import { MessageDispatch } from '../session/MessageDispatch.js';
 import type { Protocol } from '../session/Protocol.js';
@@ -26,7 +27,7 @@ import type { Entity } from '../world/Entity.js';
 import { WorldError } from '../world/errors.js';
 import type { GlobalEntity } from '../world/ids.js';
 import type { WorldConnectionOptions } from '../world/WorldConnection.js';
-import { MigrationGate } from './MigrationGate.js';
+import { DEFAULT_MIGRATION_GATE_BOUNDS, MigrationGate, type MigrationGateBounds } from './MigrationGate.js';
 
 /** What the `migrated` event reports: the session moved to another backend without reconnecting. */
 export interface MigratedInfo {
@@ -81,6 +82,11 @@ export interface ClientOptions {
    * `reconnectFailed`). Without it, `referral` is only reported.
    */
   followReferrals?: (to: { host: string; port: number }) => DatagramClientTransport;
+  /**
+   * Bounds of the seamless-migration barrier on a proxied session (defaults: 4 pending
+   * Migrates, 4096 held messages, 4 MiB held). Beyond them the client disconnects with the reason.
+   */
+  migrationGate?: Partial<MigrationGateBounds>;
 }
 
 /** What `connect()` takes besides the transport. */
@@ -188,8 +194,11 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
   private epoch = 0;
   /** Backend this session is on, when known (after a migration). */
   backendId?: string;
-  /** Seamless migrations this client went through, and world frames of another epoch dropped. */
-  readonly migration = { count: 0, staleWorldFrames: 0 };
+  /**
+   * Seamless migrations this client went through; world frames and messages of an epoch it
+   * had already left, dropped (unreliable and sequenced ones only: see docs/design/migration.md).
+   */
+  readonly migration = { count: 0, staleWorldFrames: 0, staleMessages: 0 };
   private updatesWired = false;
   private viewRadius?: number;
 
@@ -233,15 +242,27 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
         this.tick = info.serverTick + rttTicks + (options.tickLeadTicks ?? 2);
         const pipe = this.session.pipe!;
         const hello = info.proxyHello;
-        this.epochs = hello !== undefined && (hello.flags & 1) !== 0;
+        this.epochs = hello !== undefined && (hello.flags & EPOCH_WORLD_FRAMES) !== 0;
         this.epoch = hello?.epoch ?? 0;
-        const gate = new MigrationGate(
-          protocol.channels.length,
-          (channel, payload) => this.messages.deliver(undefined, channel, payload),
-          (m) => this.applyMigrate(m),
-        );
-        this.gate = gate;
-        pipe.onMessage = (channel, payload) => gate.message(channel, payload);
+        const deliver = (channel: number, payload: Uint8Array) =>
+          this.messages.deliver(undefined, channel, payload);
+        // only a proxy that tags its messages with their epoch can move this session
+        if (hello !== undefined && (hello.flags & EPOCH_MESSAGES) !== 0) {
+          const gate = new MigrationGate(
+            protocol.channels.length,
+            this.epoch,
+            deliver,
+            (m) => this.applyMigrate(m),
+            (reason) => void this.close(reason),
+            this.migration,
+            { ...DEFAULT_MIGRATION_GATE_BOUNDS, ...options.migrationGate },
+          );
+          this.gate = gate;
+          pipe.onMessage = (channel, payload) => gate.message(channel, payload);
+        } else {
+          this.gate = undefined;
+          pipe.onMessage = deliver;
+        }
         this.clientWorld = this.createWorld();
         pipe.onWorldFrame = (frame) => this.receiveEpochFrame(frame);
         if (this.viewRadius !== undefined)
@@ -267,7 +288,9 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
             this.emit('worldSettings', p.data);
             break;
           case 'Migrate':
-            this.gate?.migrate(p);
+            // a server (or a proxy that did not say so in ProxyHello) cannot move us
+            if (this.gate) this.gate.migrate(p);
+            else void this.close('protocol error: Migrate outside a proxied session');
             break;
         }
       },

@@ -2,7 +2,12 @@
 export type { AcceptInfo, ServerProof } from '../session/ClientSession.js';
 export { ConnectError, type ConnectErrorKind } from '../session/ConnectError.js';
 export { RejectCode } from '../session/packets/kinds.js';
-export { browserWebSocketClient, MemoryHub } from '../transport/browser.js';
+export {
+  browserWebRtcClient,
+  browserWebSocketClient,
+  MemoryHub,
+  type WebRtcClientOptions,
+} from '../transport/browser.js';
 export { ClientWorld } from '../world/ClientWorld.js';
 export { type AuthorityStatus, Entity, type ReplicationConfig } from '../world/Entity.js';
 export {
@@ -20,4 +25,4 @@ export {
   type ConnectOptions,
   type MigratedInfo,
 } from './Client.js';
-export { MigrationGate } from './MigrationGate.js';
+export { DEFAULT_MIGRATION_GATE_BOUNDS, MigrationGate, type MigrationGateBounds } from './MigrationGate.js';

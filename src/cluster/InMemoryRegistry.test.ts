@@ -109,4 +109,21 @@ describe('InMemoryRegistry', () => {
       ['b2', 'up', 'down'],
     ]);
   });
+
+  it('a backend swept down for silence comes back up when it reports again', async () => {
+    const clock = new ManualClock(0);
+    const registry = new InMemoryRegistry({ clock, staleAfterMs: 1000 });
+    await registry.register(backend('b1'));
+    await registry.register(backend('b2'));
+    await registry.update('b2', { health: 'down' }); // marked down by a proxy, not by silence
+    clock.set(1000);
+    expect(await registry.sweep()).toEqual(['b1']);
+    expect((await registry.pickLeastLoaded('lobby'))?.id).toBeUndefined();
+    await registry.update('b1', { load: 3 }); // its heartbeat: alive again
+    expect((await registry.get('b1'))?.health).toBe('up');
+    expect((await registry.pickLeastLoaded('lobby'))?.id).toBe('b1');
+    // one seen down by a proxy stays down until someone says otherwise
+    await registry.update('b2', { load: 1 });
+    expect((await registry.get('b2'))?.health).toBe('down');
+  });
 });

@@ -30,6 +30,8 @@ export interface InMemoryRegistryOptions {
 export class InMemoryRegistry implements Registry {
   readonly events = new TypedEmitter<RegistryEvents>();
   private readonly backends = new Map<string, BackendRecord>();
+  /** Backends `sweep()` marked down for silence: the next sign of life (an update) brings them back. */
+  private readonly staleDown = new Set<string>();
   private readonly clock: Clock;
   private readonly staleAfterMs: number;
 
@@ -42,6 +44,7 @@ export class InMemoryRegistry implements Registry {
     checkRegistration(registration);
     if (registration.id.length === 0) throw new RangeError('backend id must not be empty');
     const previous = this.backends.get(registration.id);
+    this.staleDown.delete(registration.id);
     const record: BackendRecord = {
       id: registration.id,
       pool: registration.pool,
@@ -62,6 +65,8 @@ export class InMemoryRegistry implements Registry {
     const previous = this.backends.get(id);
     if (!previous) return undefined;
     checkRegistration(update);
+    // a backend swept down for silence that reports again is alive again (an explicit health wins)
+    const revived = this.staleDown.delete(id) && update.health === undefined;
     const record: BackendRecord = {
       ...previous,
       pool: update.pool ?? previous.pool,
@@ -69,7 +74,7 @@ export class InMemoryRegistry implements Registry {
       capacity: update.capacity ?? previous.capacity,
       load: update.load ?? previous.load,
       publicKey: update.publicKey !== undefined ? rawPublicKey(update.publicKey) : previous.publicKey,
-      health: update.health ?? previous.health,
+      health: update.health ?? (revived ? 'up' : previous.health),
       lastSeen: this.clock.now(),
     };
     this.backends.set(id, record);
@@ -81,6 +86,7 @@ export class InMemoryRegistry implements Registry {
     const record = this.backends.get(id);
     if (!record) return false;
     this.backends.delete(id);
+    this.staleDown.delete(id);
     this.events.emit('removed', snapshot(record));
     if (record.health !== 'down')
       this.events.emit('health', { ...snapshot(record), health: 'down' }, record.health);
@@ -111,7 +117,8 @@ export class InMemoryRegistry implements Registry {
 
   /**
    * Mark every backend not seen for `staleAfterMs` as 'down' (a missed heartbeat), emitting
-   * `health` for each. Returns the ids marked. Call it on a timer.
+   * `health` for each. Returns the ids marked. Call it on a timer. A backend marked down this
+   * way comes back `up` with its next `update` that does not set `health` (it reports again).
    */
   async sweep(): Promise<string[]> {
     const now = this.clock.now();
@@ -120,6 +127,7 @@ export class InMemoryRegistry implements Registry {
       if (record.health === 'down' || now - record.lastSeen < this.staleAfterMs) continue;
       const down: BackendRecord = { ...record, health: 'down' };
       this.backends.set(record.id, down);
+      this.staleDown.add(record.id);
       marked.push(record.id);
       this.events.emit('health', snapshot(down), record.health);
     }

@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { DecodeError } from '../serde/index.js';
 import type { AuthDecision, Authenticator } from '../session/Authenticator.js';
 import { defaultLinkFactory } from '../session/defaultLink.js';
+import { PROXY_HELLO_FLAGS, withEpoch } from '../session/epoch.js';
 import type { LinkFactory, SessionLinkOptions } from '../session/linkTypes.js';
 import {
   BACKEND_CONTROL_TYPES,
@@ -47,15 +48,18 @@ import { type PemInput, tlsStreamClient } from '../transport/stream/TlsStream.js
 import type { StreamClientTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
+import { type Logger, silentLogger } from '../util/Logger.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
-import { AdminServer } from './admin.js';
-import { BackendLink } from './BackendLink.js';
+import { type AdminOptions, AdminServer } from './admin.js';
+import { type BackendDownKind, BackendLink } from './BackendLink.js';
 import {
   type CapturedSession,
   captureConnect,
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+import { type DrainOptions, type DrainResult, drainPlayers } from './drain.js';
+import { ProxyMetrics, type ProxyMetricsOptions, serveMetrics } from './metrics.js';
 import { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
 import {
   DEFAULT_MIGRATION_TIMEOUTS,
@@ -130,6 +134,13 @@ export interface ProxyOptions {
   heartbeatIntervalMs?: number;
   /** A backend silent this long is marked down and its players referred or disconnected (default 3000 ms). */
   backendTimeoutMs?: number;
+  /**
+   * A backend this proxy found down (lost, unreachable, or refusing this proxy) is probed again
+   * with backoff: from `initialMs` (default 500), doubling up to `maxMs` (default 30 000). When
+   * it answers (stream accepted and a heartbeat answered) it is marked `up` again in the
+   * registry. `false` turns probing off.
+   */
+  backendProbe?: { initialMs?: number; maxMs?: number } | false;
   /** How often links are maintained (heartbeats, timeouts, resends), ms (default 10). */
   maintainIntervalMs?: number;
   /** Open a backend link another way (tests: memory streams). Default: mutual TLS from `tls`. */
@@ -150,15 +161,24 @@ export interface ProxyOptions {
   link?: SessionLinkOptions;
   linkFactory?: LinkFactory;
   clock?: Clock;
-  /** Log lines (default console.log). */
+  /** Log lines (default: to `logger` at info, else nowhere). */
   log?: (line: string) => void;
+  /** A pino-compatible structured logger (default: silent). */
+  logger?: Logger;
+  /**
+   * Prometheus metrics (`proxy.metrics`): served on `GET /metrics` of the admin endpoint, and
+   * on a port of their own when `port` is given (0 picks one: `proxy.metricsPort`).
+   */
+  metrics?: ProxyMetricsOptions & { port?: number; host?: string };
   /** Seamless migration tuning (timeouts, overlap window, buffer bounds). */
   migration?: ProxyMigrationOptions;
   /**
    * A small admin HTTP endpoint on 127.0.0.1 (opt-in): `GET /sessions`, `GET /stats`,
-   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`).
+   * `POST /sessions/:id/migrate?to=backendId`. Port 0 picks one (`proxy.adminPort`). Listing
+   * and moving players need `Authorization: Bearer <token>` (generated and logged once when
+   * `token` is not given); see `AdminOptions` and docs/SECURITY.md.
    */
-  admin?: { port: number; host?: string };
+  admin?: AdminOptions;
 }
 
 /** Where a proxied player is. */
@@ -202,7 +222,21 @@ export interface ProxyStats {
     bytesClientToBackend: number;
     bytesBackendToClient: number;
   };
-  backends: { connected: number; connectFailures: number; lost: number };
+  backends: {
+    connected: number;
+    connectFailures: number;
+    lost: number;
+    /** Backends that refused this proxy (configuration errors; the registry is not touched). */
+    refused: number;
+    /** Backends found down that answered a probe again (marked `up` again). */
+    recovered: number;
+    /** Probes that failed (each one reschedules with a longer backoff). */
+    probeFailures: number;
+    /** Backends this proxy holds down now, with why, and when it probes them next. */
+    unavailable: BackendUnavailable[];
+  };
+  /** Frames of a backend link this proxy gave up, or for a player it routes elsewhere (fencing). */
+  fencedFrames: number;
   referrals: { sent: number; verified: number; rejected: number };
   disconnectsOnBackendLoss: number;
   /** Pools found without ticket keys (seamless migration disabled there). */
@@ -225,6 +259,17 @@ export interface ProxyStats {
   };
 }
 
+/** A backend the proxy holds down (not routed to) until a probe finds it answering. */
+export interface BackendUnavailable {
+  readonly id: string;
+  readonly kind: BackendDownKind;
+  readonly reason: string;
+  /** Probes failed since it went down. */
+  readonly failedProbes: number;
+  /** Ms until the next probe (0: under way or due). */
+  readonly nextProbeInMs: number;
+}
+
 /** Events of {@link Proxy}. */
 export type ProxyEvents = {
   /** A player was accepted and is relayed to `backendId`. */
@@ -235,6 +280,13 @@ export type ProxyEvents = {
   reject: (address: string, reason: string) => void;
   /** A backend link went down (stream closed, heartbeat timeout, could not connect). */
   backendDown: (backendId: string, reason: string) => void;
+  /**
+   * A backend authenticated this proxy and refused it (e.g. its `allowedProxies`): a
+   * configuration error. The backend is not marked down in the registry.
+   */
+  backendRefused: (backendId: string, reason: string) => void;
+  /** A backend this proxy had found down answered a probe again (marked `up`). */
+  backendRecovered: (backendId: string) => void;
   /** A player was sent elsewhere with a ClientReferral. */
   referral: (info: ProxySessionInfo, backendId: string, reason: string) => void;
   /** A pool cannot migrate seamlessly (reason). */
@@ -243,6 +295,14 @@ export type ProxyEvents = {
   migration: (info: ProxySessionInfo, result: MigrationResult) => void;
   error: (error: unknown) => void;
 };
+
+interface Unavailable {
+  kind: BackendDownKind;
+  reason: string;
+  failedProbes: number;
+  nextProbeAt: number;
+  probing: boolean;
+}
 
 interface Player {
   readonly id: number;
@@ -255,12 +315,16 @@ interface Player {
   lastRttSent: number;
   /** World epoch on the client hop (world frames carry it; +1 per migration, mod 256). */
   epoch: number;
-  /** Server → client messages relayed so far, per protocol channel (Migrate's barrier). */
+  /** Server → client messages relayed in the current epoch, per protocol channel (Migrate's barrier). */
   sentOn: number[];
   /** Added to the client's tick on tick-buffered messages (backends' ticks differ). */
   tickOffset: number;
   /** Set while frozen: the client's frames are held here. */
   frozen?: FreezeBuffer;
+  /** From a cutover to the end of its overlap window: what the new backend was given (a move back replays it). */
+  replayLog?: FreezeBuffer;
+  /** The replay log crossed a bound (no move back for this migration). */
+  replayLost?: boolean;
   migration?: MigrationOrchestrator;
   /** The last finished migration, while its overlap window runs. */
   lastMigration?: MigrationOrchestrator;
@@ -268,6 +332,8 @@ interface Player {
 }
 
 const U32_MAX_TICK = 0xffffffff;
+/** Players a backend's own drain moves at once, per proxy. */
+const DRAIN_CONCURRENCY = 8;
 
 /**
  * ```ts
@@ -286,6 +352,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   private readonly clock: Clock;
   private readonly players = new Map<number, Player>();
   private readonly links = new Map<string, BackendLink>();
+  /** Backends held down by this proxy, probed with backoff (see `backendProbe`). */
+  private readonly unavailable = new Map<string, Unavailable>();
+  /** Last fencing epoch per backend id (LinkHello). */
+  private readonly linkEpochs = new Map<string, number>();
   private readonly addresses: TransportAddress[] = [];
   private readonly referralKeys: Ed25519KeyPair;
   private readonly referralNonces: NonceStore;
@@ -301,12 +371,21 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     started: 0,
     completed: 0,
     rolledBack: 0,
+    movedBack: 0,
     fallbacks: 0,
     referralTransfers: 0,
     failuresByReason: {} as Record<string, number>,
     bufferedFrames: 0,
   };
   private admin?: AdminServer;
+  private readonly logger: Logger;
+  private metricsInstance?: ProxyMetrics;
+  private metricsServer?: { port: number; close(): Promise<void> };
+  /** Backends being drained (a drain asked twice runs once). */
+  private readonly draining = new Map<string, Promise<DrainResult>>();
+  /** Players backends asked to move anywhere (a backend's own drain), bounded like a drain. */
+  private readonly drainQueue: Player[] = [];
+  private drainWorkers = 0;
   private scheduled = false;
   /** Whether the protocol has tick-buffered channels (else the pump never looks for their input). */
   private readonly hasTickChannels: boolean;
@@ -322,7 +401,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       bytesClientToBackend: 0,
       bytesBackendToClient: 0,
     },
-    backends: { connected: 0, connectFailures: 0, lost: 0 },
+    backends: { connected: 0, connectFailures: 0, lost: 0, refused: 0, recovered: 0, probeFailures: 0 },
+    fencedFrames: 0,
     referrals: { sent: 0, verified: 0, rejected: 0 },
     disconnectsOnBackendLoss: 0,
     dropped: {
@@ -346,7 +426,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.hasTickChannels = options.protocol.channels.some((c) => c.mode === 'tick-buffered');
     this.referralKeys = options.referral?.keyPair ?? generateEd25519KeyPair();
     this.referralNonces = options.referral?.nonceStore ?? new InMemoryNonceStore();
-    this.log = options.log ?? ((line) => console.log(line));
+    this.logger = options.logger ?? silentLogger;
+    this.log = options.log ?? ((line) => this.logger.info({ proxy: this.id }, line));
+    if (options.metrics || options.admin) this.metricsInstance = this.createMetrics();
     this.bufferBudget = new GlobalBufferBudget(options.migration?.maxGlobalBufferedBytes ?? 64 * 1024 * 1024);
     if (options.trace) this.trace = new TraceWriter(options.trace.file);
     this.host = new SessionHost({
@@ -367,7 +449,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       onControl: (s, p) => this.clientControl(s, p),
     });
     options.registry.events.on('registered', (r) => {
+      this.probeSoon(r.id);
       if (this.started) void this.checkPool(r.pool);
+    });
+    // a backend held down here that someone saw come back: probe it now, not at the end of the backoff
+    options.registry.events.on('health', (r) => {
+      if (r.health === 'up') this.probeSoon(r.id);
     });
   }
 
@@ -379,10 +466,131 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     for (const pool of this.pools) await this.checkPool(pool);
     this.timer = setInterval(() => this.maintain(), this.options.maintainIntervalMs ?? 10);
     if (this.options.admin) {
-      this.admin = new AdminServer(this);
-      await this.admin.listen(this.options.admin.port, this.options.admin.host ?? '127.0.0.1');
+      this.admin = new AdminServer(this, this.options.admin, {
+        registry: this.options.registry,
+        log: this.log,
+        name: `proxy ${this.id}`,
+      });
+      await this.admin.listen();
     }
+    const m = this.options.metrics;
+    if (m?.port !== undefined)
+      this.metricsServer = await serveMetrics(this.metrics, m.port, m.host ?? '127.0.0.1');
     return [...this.addresses];
+  }
+
+  /** Prometheus metrics of this proxy (its own registry; made on first use unless `metrics`/`admin` is set). */
+  get metrics(): ProxyMetrics {
+    this.metricsInstance ??= this.createMetrics();
+    return this.metricsInstance;
+  }
+
+  /** The port of the metrics listener, when `metrics.port` is configured. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  private createMetrics(): ProxyMetrics {
+    const m = new ProxyMetrics(this, this.options.metrics);
+    this.on('migration', (_info, result) => m.observeMigration(result));
+    return m;
+  }
+
+  /**
+   * Drain a backend (a deploy, a scale-in): it is marked `draining` in the registry (no new
+   * players), every player on it is migrated seamlessly to the least loaded other backend of
+   * its pool (`concurrency` at once, rolled-back moves retried), then it leaves the registry
+   * and its link closes. Players see no disconnect. Resolves to how many moved and which
+   * could not (they stay on the backend, which then stays registered as `draining`).
+   */
+  drain(backendId: string, options: DrainOptions = {}): Promise<DrainResult> {
+    const running = this.draining.get(backendId);
+    if (running) return running;
+    const run = this.runDrain(backendId, options).finally(() => this.draining.delete(backendId));
+    this.draining.set(backendId, run);
+    return run;
+  }
+
+  private async runDrain(backendId: string, options: DrainOptions): Promise<DrainResult> {
+    const registry = this.options.registry;
+    if (!(await registry.get(backendId)))
+      return { backendId, moved: 0, failed: [], removed: false, unknown: true };
+    await registry.update(backendId, { health: 'draining' });
+    this.logger.info({ proxy: this.id, backend: backendId }, 'drain started');
+    const { moved, failed } = await drainPlayers(
+      {
+        playersOn: (id) => {
+          const out: number[] = [];
+          for (const p of this.players.values())
+            if (p.state === 'active' && p.link?.id === id && !p.migration) out.push(p.id);
+          return out;
+        },
+        pickTarget: (sessionId, from) => this.drainTarget(this.players.get(sessionId), from),
+        migrate: (sessionId, target) => this.migrate(sessionId, target),
+      },
+      backendId,
+      options,
+    );
+    let removed = false;
+    if (failed.length === 0 && options.remove !== false) {
+      removed = await registry.remove(backendId);
+      const link = this.links.get(backendId);
+      if (link && link.players.size === 0) {
+        this.links.delete(backendId);
+        await link.shutdown('backend drained');
+      }
+    }
+    this.logger.info(
+      { proxy: this.id, backend: backendId, moved, failed: failed.length, removed },
+      'drain finished',
+    );
+    return { backendId, moved, failed, removed };
+  }
+
+  /** The least loaded healthy backend of `p`'s pool other than `from`. */
+  private async drainTarget(p: Player | undefined, from: string): Promise<string | undefined> {
+    if (!p) return undefined;
+    try {
+      const t = await this.options.registry.pickLeastLoaded(p.pool, { exclude: [from, ...this.downIds()] });
+      return t?.id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A backend asked to move a player anywhere (an empty Transfer target: `server.drain()`): it
+   * is draining. Queued and run a few at a time, as `drain` does.
+   */
+  private drainFromBackend(p: Player): void {
+    const link = p.link;
+    if (!link) return;
+    if (!this.draining.has(link.id))
+      void this.options.registry.update(link.id, { health: 'draining' }).catch(() => {});
+    this.drainQueue.push(p);
+    if (this.drainWorkers >= DRAIN_CONCURRENCY) return;
+    this.drainWorkers++;
+    void this.drainWorker().finally(() => {
+      this.drainWorkers--;
+    });
+  }
+
+  private async drainWorker(): Promise<void> {
+    for (let q = this.drainQueue.shift(); q; q = this.drainQueue.shift()) {
+      if (q.state !== 'active' || !q.link || q.migration) continue;
+      const from = q.link.id;
+      let result: MigrationResult | undefined;
+      for (let attempt = 0; attempt < 3 && q.state === 'active' && q.link?.id === from; attempt++) {
+        const target = await this.drainTarget(q, from);
+        if (!target) break;
+        result = await this.migrate(q.id, target);
+        if (result.ok) break;
+      }
+      if (result && !result.ok)
+        this.log(
+          `proxy ${this.id}: session ${q.id} could not leave draining backend ${from}: ${result.reason}`,
+        );
+    }
   }
 
   /** The admin endpoint's port, when `admin` is configured. */
@@ -418,7 +626,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       players: this.players.size,
       routed: c.routed,
       relayed: { ...c.relayed },
-      backends: { ...c.backends },
+      backends: { ...c.backends, unavailable: this.unavailableList() },
+      fencedFrames: c.fencedFrames,
       referrals: { ...c.referrals },
       disconnectsOnBackendLoss: c.disconnectsOnBackendLoss,
       poolsWithoutMigration: this.disabledPools.size,
@@ -544,7 +753,32 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         to.players.add(p.id);
         this.reportLoad(to);
         p.epoch = (p.epoch + 1) & 0xff;
+        // the barrier counts messages per epoch: the next Migrate lists the new epoch's
+        p.sentOn.fill(0);
         return p.epoch;
+      },
+      detach: () => {
+        const from = p.link;
+        if (from) {
+          from.players.delete(p.id);
+          this.reportLoad(from);
+        }
+        p.link = undefined;
+      },
+      beginMoveBack: (m) => {
+        p.migration = m;
+        if (p.lastMigration === m) p.lastMigration = undefined;
+      },
+      startReplayLog: () => {
+        p.replayLog?.release();
+        p.replayLog = new FreezeBuffer(bounds, this.bufferBudget);
+        p.replayLost = false;
+      },
+      takeReplayLog: () => {
+        const log = p.replayLog;
+        p.replayLog = undefined;
+        if (!log) return p.replayLost ? undefined : [];
+        return log.release();
       },
       shiftTicks: (delta) => {
         p.tickOffset += delta;
@@ -580,6 +814,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       return;
     }
     if (!result.afterCutover) c.rolledBack++;
+    else if (result.movedBack) c.movedBack++;
     const key = result.reason.replace(/\d+/g, '#').slice(0, 120);
     c.failuresByReason[key] = (c.failuresByReason[key] ?? 0) + 1;
     this.log(
@@ -640,6 +875,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
    * `poolStatus`).
    */
   private async backendTransfer(p: Player, target: string): Promise<void> {
+    if (target === '') {
+      this.drainFromBackend(p);
+      return;
+    }
     const status = await this.poolStatus(p.pool);
     if (status.seamlessMigration) {
       const r = await this.migrate(p.id, target);
@@ -661,6 +900,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.admin?.close();
+    await this.metricsServer?.close();
+    this.metricsInstance?.close();
     for (const p of this.players.values()) {
       p.migration?.abort('proxy closing');
       p.lastMigration?.finishCleanup();
@@ -703,7 +944,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.referrals.verified++;
         captured.referralVerified = true;
         const named = await this.options.registry.get(verdict.target);
-        if (named && canTakePlayers(named)) {
+        if (named && canTakePlayers(named) && !this.unavailable.has(named.id)) {
           target = named;
           p.pool = named.pool;
         }
@@ -745,6 +986,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     p.lastMigration?.finishCleanup();
     p.frozen?.release();
     p.frozen = undefined;
+    p.replayLog?.release();
+    p.replayLog = undefined;
     if (p.link) {
       p.link.players.delete(p.id);
       this.reportLoad(p.link);
@@ -787,14 +1030,19 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         servername: this.options.tls!.servername,
         handshakeTimeoutMs: this.options.tls!.handshakeTimeoutMs ?? 5000,
       });
+    const epoch = ((this.linkEpochs.get(record.id) ?? 0) + 1) >>> 0;
+    this.linkEpochs.set(record.id, epoch);
     const link = new BackendLink(
       record,
       dial,
       this.clock,
-      this.options.heartbeatIntervalMs ?? 500,
-      this.options.backendTimeoutMs ?? 3000,
+      {
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 500,
+        timeoutMs: this.options.backendTimeoutMs ?? 3000,
+      },
+      epoch,
       (l, type, sid, payload) => this.backendFrame(l, type, sid, payload),
-      (l, reason) => this.backendDown(l, reason),
+      (l, reason, kind) => this.backendDown(l, reason, kind),
     );
     link.ready.then(
       () => {
@@ -806,8 +1054,82 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     return link;
   }
 
+  /** Backends not to route to: down links, and the ones this proxy holds down until a probe answers. */
   private downIds(): string[] {
-    return [...this.links.values()].filter((l) => l.state === 'down').map((l) => l.id);
+    const ids = new Set(this.unavailable.keys());
+    for (const l of this.links.values()) if (l.state === 'down') ids.add(l.id);
+    return [...ids];
+  }
+
+  private probeSoon(id: string): void {
+    const u = this.unavailable.get(id);
+    if (u && !u.probing) u.nextProbeAt = 0;
+  }
+
+  private probeDelay(failedProbes: number): number {
+    const o = this.options.backendProbe || {};
+    const initial = Math.max(1, o.initialMs ?? 500);
+    const max = Math.max(initial, o.maxMs ?? 30_000);
+    return Math.min(max, initial * 2 ** Math.min(failedProbes, 30));
+  }
+
+  private unavailableList(): BackendUnavailable[] {
+    const now = this.clock.now();
+    return [...this.unavailable.entries()].map(([id, u]) => ({
+      id,
+      kind: u.kind,
+      reason: u.reason,
+      failedProbes: u.failedProbes,
+      nextProbeInMs: u.probing ? 0 : Math.max(0, Math.round(u.nextProbeAt - now)),
+    }));
+  }
+
+  /**
+   * Probe the backends held down whose backoff ran out: a new link, accepted and answering a
+   * heartbeat, brings the backend back (registry `up` if it was marked `down`). A failed probe
+   * goes through `backendDown` again, which doubles the backoff.
+   */
+  private probeBackends(): void {
+    if (this.options.backendProbe === false) return;
+    const now = this.clock.now();
+    for (const [id, u] of this.unavailable) {
+      if (u.probing || now < u.nextProbeAt) continue;
+      u.probing = true;
+      void this.probe(id, u);
+    }
+  }
+
+  private async probe(id: string, u: Unavailable): Promise<void> {
+    let record: BackendRecord | undefined;
+    try {
+      record = await this.options.registry.get(id);
+    } catch {
+      record = undefined;
+    }
+    if (this.closed || this.unavailable.get(id) !== u) return;
+    if (!record) {
+      // removed from the registry: nothing to bring back
+      this.unavailable.delete(id);
+      return;
+    }
+    const existing = this.links.get(id);
+    const link = existing && existing.state !== 'down' ? existing : this.linkTo(record);
+    try {
+      await link.answered;
+    } catch {
+      return; // backendDown rescheduled it
+    }
+    if (this.closed || this.unavailable.get(id) !== u || this.links.get(id) !== link) return;
+    this.unavailable.delete(id);
+    this.counters.backends.recovered++;
+    this.log(`proxy ${this.id}: backend ${id} answers again (link epoch ${link.epoch})`);
+    try {
+      const now = await this.options.registry.get(id);
+      if (now?.health === 'down') await this.options.registry.update(id, { health: 'up' });
+    } catch {
+      // the registry will be told by the next recovery or by the backend itself
+    }
+    this.emit('backendRecovered', id);
   }
 
   // ---- client side ----------------------------------------------------------------------------
@@ -858,6 +1180,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   }
 
   private forward(p: Player, item: ClientItem): void {
+    if (p.replayLog && p.replayLog.push(item) !== undefined) {
+      // too much to replay: a failure of the new backend now ends in the referral fallback
+      p.replayLog.release();
+      p.replayLog = undefined;
+      p.replayLost = true;
+    }
     const r = this.counters.relayed;
     switch (item.kind) {
       case 'message': {
@@ -898,6 +1226,10 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
   // ---- backend side ---------------------------------------------------------------------------
 
   private backendFrame(link: BackendLink, type: number, sessionId: number, payload: Uint8Array): void {
+    if (this.links.get(link.id) !== link) {
+      this.counters.fencedFrames++;
+      return;
+    }
     if (sessionId === 0) {
       try {
         if (!link.heartbeat?.handle(type, payload)) this.counters.dropped.unexpected++;
@@ -916,7 +1248,12 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       }
       return;
     }
-    if (!p || p.link !== link || p.state === 'closed') {
+    if (p && p.state !== 'closed' && p.link !== link) {
+      // a link this proxy gave up, or a player it routes elsewhere now: never relayed
+      this.counters.fencedFrames++;
+      return;
+    }
+    if (!p || p.state === 'closed') {
       this.counters.dropped.unknownSession++;
       return;
     }
@@ -949,8 +1286,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.counters.relayed.backendToClientMessages++;
         this.counters.relayed.bytesBackendToClient += m.payload.length;
         if (p.traced) this.traceOf(p, 'backend', 'in', `message:${info.name}`, payload.length);
+        // the epoch says which side of a swap the message is on (the client's MigrationGate)
         p.sentOn[m.channel]++;
-        s.pipe.sendMessage(m.channel, m.payload);
+        s.pipe.sendMessage(m.channel, withEpoch(p.epoch, m.payload));
         return;
       }
       case MuxFrame.World: {
@@ -991,7 +1329,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           return; // setup is held until PlayerAccept
         }
         if (packet.type === 'Disconnect') {
-          this.endPlayer(p, packet.reason);
+          if (!this.moveBack(p, `backend ${p.link?.id} disconnected the player: ${packet.reason}`))
+            this.endPlayer(p, packet.reason);
           return;
         }
         this.host.sendControl(s, packet);
@@ -1004,9 +1343,9 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         this.traceOf(p, 'backend', 'in', 'PlayerAccept', payload.length);
         for (const q of p.captured.setup) this.traceOf(p, 'client', 'out', q.type, 0);
         this.traceOf(p, 'client', 'out', 'ConnectAccept', 0);
-        // ProxyHello first: this session can migrate, its world frames carry an epoch byte
+        // ProxyHello first: this session can migrate, its world frames and messages carry an epoch byte
         const setup: SessionPacket[] = [
-          { type: 'ProxyHello', flags: 1, epoch: p.epoch },
+          { type: 'ProxyHello', flags: PROXY_HELLO_FLAGS, epoch: p.epoch },
           ...p.captured.setup,
         ];
         if (!this.host.completeAccept(s, setup, tick)) this.forgetPlayer(p);
@@ -1019,7 +1358,8 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
           p.link?.players.delete(p.id);
           p.link = undefined; // the backend already forgot the player
           this.fail(p, RejectCode.Other, reason);
-        } else this.endPlayer(p, reason, false);
+        } else if (!this.moveBack(p, `backend ${p.link?.id} closed the player: ${reason}`))
+          this.endPlayer(p, reason, false);
         return;
       }
       case MuxFrame.Transfer: {
@@ -1034,6 +1374,27 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.counters.dropped.unexpected++;
   }
 
+  /**
+   * The player's backend failed while the player had just been moved there (the migration's
+   * Resume, or its overlap window): the orchestrator moves it back to the source seamlessly
+   * when the source is still there. True when it does (the caller must not end or rescue it).
+   */
+  private moveBack(p: Player, reason: string): boolean {
+    if (p.state !== 'active') return false;
+    const m = p.migration?.state === 'Resume' ? p.migration : p.lastMigration;
+    if (!m) return false;
+    const r = m.targetFailure(reason);
+    if (r === false) return false;
+    if (r !== true) void this.movedBack(p, m, r);
+    return true;
+  }
+
+  private async movedBack(p: Player, m: MigrationOrchestrator, r: Promise<MigrationResult>): Promise<void> {
+    const result = await r;
+    if (p.migration === m) p.migration = undefined;
+    this.emit('migration', this.info(p), result);
+  }
+
   /** End a player's session with a reason the client sees; `tellBackend`: also close it on the backend. */
   private endPlayer(p: Player, reason: string, tellBackend = true): void {
     if (!tellBackend && p.link) {
@@ -1044,7 +1405,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     this.forgetPlayer(p);
   }
 
-  private backendDown(link: BackendLink, reason: string): void {
+  private backendDown(link: BackendLink, reason: string, kind: BackendDownKind = 'lost'): void {
     if (this.links.get(link.id) !== link) return;
     const wasUp = link.state === 'up';
     if (link.state !== 'down') {
@@ -1053,16 +1414,35 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
     }
     this.links.delete(link.id);
     void link.shutdown(reason);
-    if (wasUp) this.counters.backends.lost++;
-    else this.counters.backends.connectFailures++;
-    this.log(`proxy ${this.id}: backend ${link.id} down: ${reason}`);
-    void this.options.registry.update(link.id, { health: 'down' }).catch(() => {});
-    this.emit('backendDown', link.id, reason);
+    const known = this.unavailable.get(link.id);
+    this.unavailable.set(link.id, {
+      kind,
+      reason,
+      failedProbes: known ? known.failedProbes + 1 : 0,
+      nextProbeAt: this.clock.now() + this.probeDelay(known ? known.failedProbes + 1 : 0),
+      probing: false,
+    });
+    if (known?.probing) {
+      // a probe failed: the backend is still down, already said so
+      this.counters.backends.probeFailures++;
+    } else if (kind === 'refused') {
+      this.counters.backends.refused++;
+      this.log(`proxy ${this.id}: ${reason}`);
+      this.emit('backendRefused', link.id, reason);
+    } else {
+      if (wasUp) this.counters.backends.lost++;
+      else this.counters.backends.connectFailures++;
+      this.log(`proxy ${this.id}: backend ${link.id} down: ${reason}`);
+      void this.options.registry.update(link.id, { health: 'down' }).catch(() => {});
+      this.emit('backendDown', link.id, reason);
+    }
     for (const m of [...link.migrating.values()]) m.abort(`target backend ${link.id} lost: ${reason}`);
     link.migrating.clear();
     const affected = [...link.players].map((id) => this.players.get(id)).filter((p) => p !== undefined);
     link.players.clear();
     for (const p of affected) {
+      // it had just moved here: back to where it came from, seamlessly, when that is still there
+      if (this.moveBack(p, `backend ${link.id} lost: ${reason}`)) continue;
       // the source died mid-migration: abort it (the rescue below takes the player elsewhere)
       p.migration?.abort(`source backend ${link.id} lost: ${reason}`);
       p.link = undefined;
@@ -1186,6 +1566,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
         const silent = link.maintain();
         if (silent) this.backendDown(link, silent);
       }
+      this.probeBackends();
       for (const p of this.players.values()) {
         if (p.state !== 'active' || !p.link || p.frozen) continue;
         const rtt = Math.round(p.session.rttMs);

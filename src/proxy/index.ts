@@ -1,6 +1,6 @@
 /** Layer 6: the full proxy (client-facing listeners, backend links, relay, referral, trace). Node only. */
 
-export { AdminServer } from './admin.js';
+export { type AdminContext, type AdminOptions, AdminServer, type AdminTarget } from './admin.js';
 export { BackendLink, type BackendLinkState } from './BackendLink.js';
 export {
   type CapturedSession,
@@ -8,6 +8,9 @@ export {
   captureFromBackend,
   captureFromClient,
 } from './CapturedSession.js';
+export * from './config/index.js';
+export type { DrainOptions, DrainResult } from './drain.js';
+export { ProxyMetrics, type ProxyMetricsOptions } from './metrics.js';
 export { type ClientItem, FreezeBuffer, GlobalBufferBudget } from './migration/FreezeBuffer.js';
 export {
   DEFAULT_MIGRATION_TIMEOUTS,

@@ -9,7 +9,6 @@
  * vouches for (the captured Connect: uuid, username, identity token…) is taken as is.
  */
 import { DecodeError } from '../serde/index.js';
-import { MuxHeartbeat } from '../session/MuxHeartbeat.js';
 import { MuxPipe } from '../session/MuxPipe.js';
 import {
   type CarriedPair,
@@ -32,29 +31,60 @@ import {
   type Restore,
   type TicketReply,
 } from '../session/mux.js';
+import { decodeLinkHello } from '../session/muxLinkHello.js';
 import type { Protocol } from '../session/Protocol.js';
 import type { SessionPacket } from '../session/packets/types.js';
 import { ServerSession } from '../session/ServerSession.js';
 import type {
   StreamAddress,
   StreamConnection,
+  StreamPeerIdentity,
   StreamServer,
   StreamServerTransport,
 } from '../transport/stream/types.js';
 import type { TransportAddress } from '../transport/types.js';
 import type { Clock } from '../util/Clock.js';
+import { ProxyLink, type QueuedFrame } from './ProxyLink.js';
+
+export { ProxyLink } from './ProxyLink.js';
 
 /** How a backend takes proxies (`server.listenProxies(transport, options)`). */
 export interface ProxyListenOptions {
-  /** Only proxies whose certificate common name is listed are accepted (default: any the CA signed). */
+  /**
+   * Only proxies whose certificate common name is listed are accepted (default: any the CA
+   * signed). Others are refused before the stream is accepted, with a reason the proxy reports
+   * as a configuration error.
+   */
   allowedProxies?: readonly string[];
-  /** Heartbeat interval on each proxy stream (default 1000 ms). */
+  /** Heartbeat interval on each proxy stream (default 1000 ms; shorter when the proxy's timeout asks for it). */
   heartbeatIntervalMs?: number;
   /** A proxy stream silent this long is closed, and its players with it (default 5000 ms). */
   timeoutMs?: number;
-  /** Most frames queued between two steps (default 65536); beyond → counted drop. */
+  /**
+   * Most frames queued from one proxy stream (default 8192). At the bound that stream stops
+   * being read (TCP flow control slows its sender) until half of it is processed; nothing it
+   * sent is dropped, and other streams are not affected.
+   */
   maxQueuedFrames?: number;
+  /** Most payload bytes queued from one proxy stream (default 4 MiB); as `maxQueuedFrames`. */
+  maxQueuedBytes?: number;
+  /** Most frames processed from one proxy stream per receive (per step) (default 4096); the rest wait. */
+  maxFramesPerStep?: number;
+  /** Most input frames held for one frozen player until Thaw (default 4096); beyond → its session ends. */
+  maxFrozenFrames?: number;
 }
+
+type ListenLimits = Required<Omit<ProxyListenOptions, 'allowedProxies'>>;
+
+/** Defaults of {@link ProxyListenOptions}. */
+export const PROXY_LISTEN_DEFAULTS: Readonly<ListenLimits> = Object.freeze({
+  heartbeatIntervalMs: 1000,
+  timeoutMs: 5000,
+  maxQueuedFrames: 8192,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  maxFramesPerStep: 4096,
+  maxFrozenFrames: 4096,
+});
 
 /** Counters of the proxy listener. */
 export interface ProxiedStats {
@@ -76,7 +106,20 @@ export interface ProxiedStats {
     thaws: number;
     /** Arrivals the proxy cancelled (MigrateCancel, or PlayerClose before the ticket check ended). */
     cancelled: number;
+    /** Input frames that arrived for a frozen player, held until Thaw. */
+    heldWhileFrozen: number;
+    /** Held input of frozen players whose session ended before a Thaw (the proxy had moved them). */
+    discardedWhenClosed: number;
   };
+  /** Per-link flow control: streams paused because their queue reached its budget. */
+  backpressure: {
+    /** Times a stream was paused. */
+    pauses: number;
+    /** Streams paused now. */
+    paused: number;
+  };
+  /** Links ended because the proxy may have given this backend up (see `ProxyLink.fenceMs`). */
+  fencedLinks: number;
   dropped: {
     /** Frames whose payload failed to decode (the player's session ends with a reason). */
     malformed: number;
@@ -84,7 +127,10 @@ export interface ProxiedStats {
     unknownSession: number;
     /** Frame types or control packets not allowed in this direction. */
     unexpected: number;
-    queueOverflow: number;
+    /** Tick-buffered messages beyond a player's tick buffer (its session ends with a reason). */
+    tickOverflow: number;
+    /** Frames of a link that was fenced or lost before they were processed. */
+    discardedWithLink: number;
     /** Frames the stream refused to send (closed or backed up). */
     refusedSends: number;
   };
@@ -186,8 +232,18 @@ export class ProxiedSession extends ServerSession {
 
   /** Set when the player arrived by seamless migration: the source backend and the state it handed over. */
   migratedFrom?: { readonly source: string; readonly state: Uint8Array };
-  /** Frozen for a migration (between Freeze and Thaw / close). */
-  frozen = false;
+  /**
+   * Frozen for a migration (between Freeze and Thaw / close): no input of the player is
+   * applied — its Message, World and Control frames are held in order and applied at Thaw,
+   * discarded if the session ends first — and no world frames are sent to it (the world
+   * layer resends their content after a Thaw).
+   */
+  get frozen(): boolean {
+    return this.mux.frozen;
+  }
+
+  /** Input frames held while frozen, in arrival order. */
+  readonly held: { readonly type: number; readonly payload: Uint8Array }[] = [];
 
   /** "proxy(proxy-1):udp:127.0.0.1:5000": which proxy, and the client address it reported. */
   override get address(): string {
@@ -195,52 +251,11 @@ export class ProxiedSession extends ServerSession {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 function transportOf(address: string): TransportAddress['transport'] {
   const kind = address.slice(0, address.indexOf(':'));
-  return kind === 'udp' || kind === 'websocket' ? kind : 'memory';
-}
-
-/** One proxy's stream, as the backend holds it. */
-export class ProxyLink {
-  readonly players = new Map<number, ProxiedSession>();
-  readonly heartbeat: MuxHeartbeat;
-
-  constructor(
-    readonly connection: StreamConnection,
-    readonly name: string,
-    clock: Clock,
-    options: ProxyListenOptions,
-  ) {
-    this.heartbeat = new MuxHeartbeat(
-      clock,
-      (type, payload) => connection.sendFrame(type, 0, payload),
-      options.heartbeatIntervalMs ?? 1000,
-      options.timeoutMs ?? 5000,
-    );
-  }
-
-  get streamRttMs(): number {
-    return this.heartbeat.rttMs;
-  }
-
-  get maxPayload(): number {
-    return this.connection.maxPayload;
-  }
-
-  sendFrame(type: number, sessionId: number, payload: Uint8Array): boolean {
-    return this.connection.sendFrame(type, sessionId, payload);
-  }
-}
-
-interface QueuedFrame {
-  readonly link: ProxyLink;
-  readonly type: number;
-  readonly sessionId: number;
-  /** undefined: the link closed (payload carries nothing). */
-  readonly payload?: Uint8Array;
-  readonly closed?: string;
-  /** A migrating player whose ticket was checked: open it (or refuse it) in the step. */
-  readonly arrival?: { readonly m: MigrateOpen; readonly verdict: true | string };
+  return kind === 'udp' || kind === 'websocket' || kind === 'webrtc' ? kind : 'memory';
 }
 
 /**
@@ -248,6 +263,11 @@ interface QueuedFrame {
  * arrive and processed by {@link receive} during the server's step — except that a frame a
  * migration waits on ({@link MIGRATION_PATH_FRAMES}) asks the host for an early `receive` (the
  * Server runs it between steps while its ticker runs; a server stepped by hand stays deterministic).
+ *
+ * Each stream has its own queue and budget: a stream whose queue reaches `maxQueuedFrames` /
+ * `maxQueuedBytes` is paused (not read; TCP slows its sender) until half is processed, and one
+ * receive processes at most `maxFramesPerStep` of its frames. A frame a stream delivered is
+ * never dropped for lack of room, and a noisy stream delays only itself.
  */
 export class ProxiedSessions {
   readonly stats: ProxiedStats = {
@@ -267,22 +287,41 @@ export class ProxiedSessions {
       handoffs: 0,
       thaws: 0,
       cancelled: 0,
+      heldWhileFrozen: 0,
+      discardedWhenClosed: 0,
     },
-    dropped: { malformed: 0, unknownSession: 0, unexpected: 0, queueOverflow: 0, refusedSends: 0 },
+    backpressure: { pauses: 0, paused: 0 },
+    fencedLinks: 0,
+    dropped: {
+      malformed: 0,
+      unknownSession: 0,
+      unexpected: 0,
+      tickOverflow: 0,
+      discardedWithLink: 0,
+      refusedSends: 0,
+    },
   };
-  /** Migrating players whose ticket is being verified, per link: their MigrateOpen by session id. */
-  private readonly arriving = new Map<ProxyLink, Map<number, MigrateOpen>>();
   private readonly servers: StreamServer[] = [];
   private readonly links = new Set<ProxyLink>();
-  private queue: QueuedFrame[] = [];
   private closing = false;
   /** An early receive is scheduled (one microtask at a time). */
   private eager = false;
+  private readonly limits: ListenLimits;
 
   constructor(
     private readonly host: ProxiedSessionsHost,
     private readonly options: ProxyListenOptions = {},
-  ) {}
+  ) {
+    const d = PROXY_LISTEN_DEFAULTS;
+    this.limits = {
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? d.heartbeatIntervalMs,
+      timeoutMs: options.timeoutMs ?? d.timeoutMs,
+      maxQueuedFrames: Math.max(1, options.maxQueuedFrames ?? d.maxQueuedFrames),
+      maxQueuedBytes: Math.max(1, options.maxQueuedBytes ?? d.maxQueuedBytes),
+      maxFramesPerStep: Math.max(1, options.maxFramesPerStep ?? d.maxFramesPerStep),
+      maxFrozenFrames: Math.max(0, options.maxFrozenFrames ?? d.maxFrozenFrames),
+    };
+  }
 
   /** Players currently held, over every proxy. */
   get playerCount(): number {
@@ -296,36 +335,71 @@ export class ProxiedSessions {
     return this.links.size;
   }
 
+  /** Migrating players whose ticket is being checked, over every proxy. */
+  get arrivingCount(): number {
+    let n = 0;
+    for (const l of this.links) n += l.arriving.size;
+    return n;
+  }
+
+  /** Frames queued and not yet processed, over every proxy. */
+  get queuedFrames(): number {
+    let n = 0;
+    for (const l of this.links) n += l.queued;
+    return n;
+  }
+
   /** Bind a stream listener (mutual TLS in production). Several may be bound. */
   async listen(transport: StreamServerTransport): Promise<StreamAddress> {
     if (this.closing) throw new Error('server is closed');
     const server = await transport.listen();
     this.servers.push(server);
+    // judged before the stream is accepted (before READY): a refused proxy never sees it as a backend
+    server.authorize = (peer) => this.authorize(peer);
     server.onConnection = (connection) => this.accept(connection);
     return server.address;
   }
 
+  private authorize(peer: StreamPeerIdentity | undefined): true | string {
+    const name = peer?.commonName;
+    const allowed = this.options.allowedProxies;
+    let verdict: true | string = true;
+    if (this.closing) verdict = 'server closing';
+    else if (allowed && (name === undefined || !allowed.includes(name)))
+      verdict = `proxy '${name ?? '?'}' is not allowed (allowedProxies)`;
+    if (verdict !== true) this.stats.proxiesRefused++;
+    return verdict;
+  }
+
   private accept(connection: StreamConnection): void {
     const name = connection.peer?.commonName ?? connection.id;
-    const allowed = this.options.allowedProxies;
-    if (this.closing || (allowed && !allowed.includes(name))) {
-      this.stats.proxiesRefused++;
-      void connection.close(this.closing ? 'server closing' : `proxy '${name}' is not allowed`);
+    // a transport without the authorize hook still gets the check (after acceptance, then)
+    if (this.authorize(connection.peer) !== true) {
+      void connection.close(`proxy '${name}' is not allowed`);
       return;
     }
-    const link = new ProxyLink(connection, name, this.host.clock, this.options);
+    const link = new ProxyLink(connection, name, this.host.clock, this.limits);
     this.links.add(link);
     this.stats.proxiesConnected++;
-    const max = this.options.maxQueuedFrames ?? 65536;
     connection.onFrame = (type, sessionId, payload) => {
-      if (this.queue.length >= max) {
-        this.stats.dropped.queueOverflow++;
-        return;
-      }
-      this.queue.push({ link, type, sessionId, payload });
+      // arrival proves the proxy alive (not processing: a busy backend must not blame it)
+      link.heartbeat.heard();
+      this.enqueue(link, { type, sessionId, payload });
       if (MIGRATION_PATH_FRAMES.has(type)) this.receiveSoon();
     };
-    connection.onClose = (reason) => this.queue.push({ link, type: 0, sessionId: 0, closed: reason });
+    connection.onClose = (reason) => {
+      link.closedReason = reason;
+    };
+  }
+
+  /** Queue an item of `link`; at its budget the stream stops being read. */
+  private enqueue(link: ProxyLink, f: QueuedFrame): void {
+    link.push(f);
+    if (link.full && !link.connection.paused && link.connection.isOpen) {
+      link.connection.pause();
+      this.stats.backpressure.pauses++;
+      this.stats.backpressure.paused++;
+    }
   }
 
   /** A migration waits on a queued frame: ask the host for an early receive (after this task's code). */
@@ -334,50 +408,76 @@ export class ProxiedSessions {
     this.eager = true;
     queueMicrotask(() => {
       this.eager = false;
-      if (!this.closing && this.queue.length > 0) this.host.receiveSoon?.();
+      if (!this.closing && this.queuedFrames > 0) this.host.receiveSoon?.();
     });
   }
 
-  /** Process every frame received since the last call. Never throws for network input. */
+  /**
+   * Process what the proxy streams delivered: each stream's frames in order, at most
+   * `maxFramesPerStep` per stream (the rest wait for the next call). A stream that must end
+   * (fenced, timed out, closed) ends first, its frames unapplied. Never throws for network input.
+   */
   receive(): void {
-    const batch = this.queue;
-    this.queue = [];
-    for (const f of batch) {
-      if (f.closed !== undefined) {
-        this.dropLink(f.link, `proxy link lost: ${f.closed}`);
+    for (const link of [...this.links]) {
+      if (!this.links.has(link)) continue;
+      const expired = link.expired();
+      if (expired) {
+        this.expire(link, expired);
         continue;
       }
-      if (!this.links.has(f.link)) continue;
-      if (f.arrival) {
-        this.arrived(f.link, f.sessionId, f.arrival.m, f.arrival.verdict);
+      for (let budget = this.limits.maxFramesPerStep; budget > 0 && this.links.has(link); budget--) {
+        const f = link.shift();
+        if (!f) break;
+        this.process(link, f);
+      }
+      if (!this.links.has(link)) continue;
+      if (link.queued === 0 && link.closedReason !== undefined) {
+        this.dropLink(link, `proxy link lost: ${link.closedReason}`);
         continue;
       }
-      this.stats.framesIn++;
-      f.link.heartbeat.heard();
-      try {
-        this.handleFrame(f.link, f.type, f.sessionId, f.payload!);
-      } catch (error) {
-        if (error instanceof DecodeError) {
-          this.stats.dropped.malformed++;
-          const s = f.link.players.get(f.sessionId);
-          if (s) this.close(s, `malformed frame from proxy: ${error.message}`, true);
-        } else {
-          console.error('baton: internal error handling a proxy frame', error);
-        }
+      if (link.connection.paused && link.drained) {
+        link.connection.resume();
+        this.stats.backpressure.paused--;
       }
     }
   }
 
-  /** Heartbeats; a silent proxy is dropped with its players. */
+  private process(link: ProxyLink, f: QueuedFrame): void {
+    if (f.arrival) {
+      this.arrived(link, f.sessionId, f.arrival.m, f.arrival.verdict);
+      return;
+    }
+    this.stats.framesIn++;
+    try {
+      this.handleFrame(link, f.type, f.sessionId, f.payload);
+    } catch (error) {
+      if (error instanceof DecodeError) {
+        this.stats.dropped.malformed++;
+        const s = link.players.get(f.sessionId);
+        if (s) this.close(s, `malformed frame from proxy: ${error.message}`, true);
+      } else {
+        console.error('baton: internal error handling a proxy frame', error);
+      }
+    }
+  }
+
+  /** Heartbeats; a silent or fenced proxy stream is dropped with its players. */
   maintain(): void {
     for (const link of [...this.links]) {
-      if (link.heartbeat.timedOut) {
-        void link.connection.close('heartbeat timeout');
-        this.dropLink(link, 'proxy link timed out');
+      const expired = link.expired();
+      if (expired) {
+        this.expire(link, expired);
         continue;
       }
       link.heartbeat.tick();
     }
+  }
+
+  /** End a link whose proxy is silent or may have given us up: its players end, its queue is not applied. */
+  private expire(link: ProxyLink, reason: string): void {
+    if (reason.startsWith('fenced')) this.stats.fencedLinks++;
+    void link.connection.close(reason);
+    this.dropLink(link, `proxy link ${reason}`);
   }
 
   /** Send one control packet to a proxied player. */
@@ -409,9 +509,11 @@ export class ProxiedSessions {
     this.closing = true;
     for (const link of [...this.links]) {
       for (const s of [...link.players.values()]) this.close(s, reason, true);
+      link.arriving.clear();
+      link.clear();
       this.links.delete(link);
     }
-    this.queue = [];
+    this.stats.backpressure.paused = 0;
     await Promise.all(this.servers.splice(0).map((s) => s.close()));
   }
 
@@ -419,6 +521,11 @@ export class ProxiedSessions {
     s.state = 'closed';
     s.closeReason = reason;
     s.mux.closed = true;
+    if (s.held.length > 0) {
+      // the proxy moved the player on (or it left): its input was applied where it went
+      this.stats.migration.discardedWhenClosed += s.held.length;
+      s.held.length = 0;
+    }
     s.proxyLink.players.delete(s.proxySessionId);
     this.stats.playersClosed++;
     this.host.onClosed(s, reason);
@@ -427,6 +534,11 @@ export class ProxiedSessions {
   private dropLink(link: ProxyLink, reason: string): void {
     if (!this.links.delete(link)) return;
     this.stats.proxyLinksLost++;
+    this.stats.dropped.discardedWithLink += link.queued;
+    if (link.connection.paused) this.stats.backpressure.paused--;
+    link.clear();
+    // migrating players still being checked: nothing will admit them now
+    link.arriving.clear();
     for (const s of [...link.players.values()]) this.forget(s, reason);
   }
 
@@ -440,7 +552,8 @@ export class ProxiedSessions {
 
   private handleFrame(link: ProxyLink, type: number, sessionId: number, payload: Uint8Array): void {
     if (sessionId === 0) {
-      if (!link.heartbeat.handle(type, payload)) this.stats.dropped.unexpected++;
+      if (type === MuxFrame.LinkHello) link.setHello(decodeLinkHello(payload));
+      else if (!link.heartbeat.handle(type, payload)) this.stats.dropped.unexpected++;
       return;
     }
     if (type === MuxFrame.PlayerOpen) {
@@ -455,7 +568,7 @@ export class ProxiedSessions {
     if (!s) {
       // closed while its ticket is being checked: it is not admitted when the check ends
       const cancels = type === MuxFrame.PlayerClose || type === MuxFrame.MigrateCancel;
-      if (cancels && this.arriving.get(link)?.delete(sessionId)) {
+      if (cancels && link.arriving.delete(sessionId)) {
         this.stats.migration.cancelled++;
         return;
       }
@@ -489,8 +602,13 @@ export class ProxiedSessions {
       }
       case MuxFrame.Freeze: {
         if (payload.length !== 0) throw new DecodeError('invalid', 'Freeze has no payload');
-        // everything the game sent this player is already on the stream, ahead of the Handoff
-        s.frozen = true;
+        if (s.frozen) {
+          this.stats.dropped.unexpected++;
+          return;
+        }
+        // everything the game sent this player is already on the stream, ahead of the Handoff;
+        // from here no input of the player is applied and no world frame is sent to it
+        s.mux.frozen = true;
         const h = this.host.migration?.handOff(s) ?? { state: new Uint8Array(0), carried: [] };
         const tickMessages = s.mux.takeTickMessages(Number.MAX_SAFE_INTEGER);
         this.stats.migration.handoffs++;
@@ -509,8 +627,17 @@ export class ProxiedSessions {
       }
       case MuxFrame.Thaw:
         if (payload.length !== 0) throw new DecodeError('invalid', 'Thaw has no payload');
-        s.frozen = false;
+        if (!s.frozen) {
+          this.stats.dropped.unexpected++;
+          return;
+        }
+        s.mux.frozen = false;
         this.stats.migration.thaws++;
+        // what arrived meanwhile is applied now, in order (it may end the session)
+        for (const h of s.held.splice(0)) {
+          if (s.state !== 'accepted') break;
+          this.deliver(s, h.type, h.payload);
+        }
         return;
       case MuxFrame.SyncProbe:
         link.sendFrame(MuxFrame.SyncProbe, sessionId, payload);
@@ -526,15 +653,43 @@ export class ProxiedSessions {
       case MuxFrame.Control:
       case MuxFrame.Message:
       case MuxFrame.World:
-        if (!s.mux.deliverFrame(type, payload)) {
-          this.stats.dropped.unexpected++;
+        if (s.frozen) {
+          this.holdFrozen(s, type, payload);
+          return;
         }
-        if (s.mux.refused > 0) this.countSend(s);
+        this.deliver(s, type, payload);
         return;
       default:
         this.stats.dropped.unexpected++;
         this.close(s, `unexpected frame type ${type} from proxy`, true);
     }
+  }
+
+  /** Apply one input frame of a player (Control, Message, World). Throws DecodeError for a malformed one. */
+  private deliver(s: ProxiedSession, type: number, payload: Uint8Array): void {
+    if (!s.mux.deliverFrame(type, payload)) this.stats.dropped.unexpected++;
+    if (s.mux.refused > 0) this.countSend(s);
+    if (s.mux.tickDropped > 0) {
+      // input the proxy acknowledged to the client cannot be held: the session ends, not the input silently
+      this.stats.dropped.tickOverflow += s.mux.tickDropped;
+      s.mux.tickDropped = 0;
+      this.close(s, 'too much tick-buffered input waiting for future ticks', true);
+    }
+  }
+
+  /** Input of a frozen player: held in order until Thaw; past the bound the session ends (never a silent drop). */
+  private holdFrozen(s: ProxiedSession, type: number, payload: Uint8Array): void {
+    if (s.held.length >= this.limits.maxFrozenFrames) {
+      this.close(
+        s,
+        `more than ${this.limits.maxFrozenFrames} input frames while frozen for a migration`,
+        true,
+      );
+      return;
+    }
+    this.stats.migration.heldWhileFrozen++;
+    // the payload is a view into the stream's chunk; keep a copy so the chunk can go
+    s.held.push({ type, payload: payload.slice() });
   }
 
   private openPlayer(link: ProxyLink, sessionId: number, payload: Uint8Array): void {
@@ -600,8 +755,7 @@ export class ProxiedSessions {
 
   /** A migrating player: verify its ticket (async), then open it (early receive, or the next step). */
   private migrateOpen(link: ProxyLink, sessionId: number, payload: Uint8Array): void {
-    let pending = this.arriving.get(link);
-    if (link.players.has(sessionId) || pending?.has(sessionId)) {
+    if (link.players.has(sessionId) || link.arriving.has(sessionId)) {
       this.stats.dropped.unexpected++;
       return;
     }
@@ -628,14 +782,11 @@ export class ProxiedSessions {
       );
       return;
     }
-    if (!pending) {
-      pending = new Map();
-      this.arriving.set(link, pending);
-    }
-    pending.set(sessionId, m);
+    link.arriving.set(sessionId, m);
     const done = (verdict: true | string) => {
-      if (this.closing) return;
-      this.queue.push({ link, type: 0, sessionId, arrival: { m, verdict } });
+      // the link went meanwhile (its arrivals were forgotten with it), or the proxy cancelled
+      if (this.closing || !this.links.has(link) || link.arriving.get(sessionId) !== m) return;
+      this.enqueue(link, { type: 0, sessionId, payload: EMPTY, arrival: { m, verdict } });
       this.receiveSoon();
     };
     host
@@ -645,9 +796,8 @@ export class ProxiedSessions {
 
   private arrived(link: ProxyLink, sessionId: number, m: MigrateOpen, verdict: true | string): void {
     // not pending any more: the proxy cancelled it meanwhile (PlayerClose / MigrateCancel)
-    const pending = this.arriving.get(link);
-    if (pending?.get(sessionId) !== m) return;
-    pending.delete(sessionId);
+    if (link.arriving.get(sessionId) !== m) return;
+    link.arriving.delete(sessionId);
     if (verdict !== true) {
       this.stats.migration.arrivalsRefused++;
       this.stats.playersRejected++;

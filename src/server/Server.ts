@@ -14,6 +14,7 @@ import type { TicketVerdict } from '../session/trust/MigrationTicket.js';
 import type { StreamAddress, StreamServerTransport } from '../transport/stream/types.js';
 import type { DatagramServerTransport, TransportAddress } from '../transport/types.js';
 import { type Clock, systemClock } from '../util/Clock.js';
+import { type Logger, silentLogger } from '../util/Logger.js';
 import { TypedEmitter } from '../util/TypedEmitter.js';
 import type { AnyComponentDef } from '../world/ComponentRegistry.js';
 import { type Entity, type ReplicationConfig, SERVER_HOLDER } from '../world/Entity.js';
@@ -24,6 +25,7 @@ import { type PositionSource, ServerWorld, type ViewCenter } from '../world/Serv
 import type { WorldConnectionOptions, WorldConnectionStats } from '../world/WorldConnection.js';
 import { type IdentityKeys, resolveAuthenticator } from './authentication.js';
 import { type BackendTicketOptions, BackendTickets, type TicketPresentation } from './BackendTickets.js';
+import { ServerMetrics } from './metrics.js';
 import {
   type ProxiedMigrationHost,
   ProxiedSession,
@@ -79,7 +81,8 @@ export interface MigrationHooks {
   /**
    * On the source: the entities that carry over with the player — their component state goes to
    * the target and the client keeps them (same identity, re-keyed). Default: its client-owned
-   * entities and the delegated ones it holds authority over. Add e.g. the player's avatar.
+   * entities and the delegated ones it holds authority over. Add e.g. the player's avatar:
+   * `carried: (u) => [...server.defaultCarried(u), avatarOf(u).id]`.
    */
   carried?(user: User): GlobalEntity[];
 }
@@ -131,6 +134,21 @@ export interface ServerOptions {
   interest?: InterestOptions;
   /** Per-user world sending tuning (bytes per step, resend floor). */
   worldConnection?: WorldConnectionOptions;
+  /** A pino-compatible structured logger (default: silent). */
+  logger?: Logger;
+}
+
+/** How often {@link Server.drain} asks the proxy again for players still here, ms. */
+const DRAIN_REASK_MS = 2000;
+
+/** Options of {@link Server.drain}. */
+export interface ServerDrainOptions {
+  /** Longest wait for the players to move before closing anyway, ms (default 30 000). */
+  timeoutMs?: number;
+  /** Close the server once empty (default true). */
+  close?: boolean;
+  /** Disconnect reason of players that could not move (direct players, or a failed move). */
+  reason?: string;
 }
 
 /** Events of {@link Server}. */
@@ -186,6 +204,8 @@ export type ServerEvents<C extends string> = {
   migrated: (user: User, from: string) => void;
   /** Backend mode: a player was frozen and handed off towards another backend (it may still come back on rollback). */
   handedOff: (user: User) => void;
+  /** A step finished; `tick` is the tick it ran (`server.tick` is already the next one). */
+  tick: (tick: number) => void;
 };
 
 /** Counters of the server: the session host's plus message counts. */
@@ -286,6 +306,10 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
   private tickets?: BackendTickets;
   /** Seamless migration hooks (backend mode): see {@link MigrationHooks}. */
   migration: MigrationHooks = {};
+  private metricsInstance?: ServerMetrics;
+  private readonly logger: Logger;
+  /** Set by {@link drain}: new players are refused. */
+  private drainingNow = false;
   /**
    * The replication engine (advanced use; the methods below cover the common cases). Keyed by
    * {@link User}: rooms, scopes and events name users directly.
@@ -303,6 +327,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       (user, channel, def, value) => this.emit('message', user, channel, def, value),
     );
     const authenticator = resolveAuthenticator(options);
+    this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.autoStep = options.autoStep ?? options.clock === undefined;
     const maxPlayers = options.maxPlayers ?? 64;
@@ -381,7 +406,8 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       lingerMs: options.lingerMs,
       link: options.link,
       reassembly: options.reassembly,
-      admit: options.admit,
+      admit: (connect, address) =>
+        this.drainingNow ? 'server draining' : (options.admit?.(connect, address) ?? true),
       ...this.sessionEvents,
     });
     this.ticker = new Ticker(
@@ -579,7 +605,11 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
           worldSettings: () => o.worldSettings,
           currentTick: () => this.tick,
           admit: (connect, address) =>
-            this.byId.size >= maxPlayers ? 'server full' : (o.admit?.(connect, address) ?? true),
+            this.drainingNow
+              ? 'server draining'
+              : this.byId.size >= maxPlayers
+                ? 'server full'
+                : (o.admit?.(connect, address) ?? true),
           onAccepted: (s) => this.sessionEvents.onAccepted(s),
           onClosed: (s, reason) => this.sessionEvents.onClosed(s, reason, true),
           onControl: (s, p) => this.sessionEvents.onControl(s, p),
@@ -632,7 +662,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
         let carried: GlobalEntity[] = [];
         try {
           state = this.migration.handOff?.(user, 'final') ?? empty;
-          carried = this.migration.carried?.(user) ?? this.ownedBy(user);
+          carried = this.migration.carried?.(user) ?? this.defaultCarried(user);
         } catch (error) {
           this.onListenerError(error, 'migration.handOff');
         }
@@ -700,8 +730,11 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     }
   }
 
-  /** The default carried set: the player's client-owned entities and the delegated ones it holds authority over. */
-  private ownedBy(user: User): GlobalEntity[] {
+  /**
+   * The default carried set (what carries over when `migration.carried` is not set): the
+   * player's client-owned entities and the delegated ones it holds authority over.
+   */
+  defaultCarried(user: User): GlobalEntity[] {
     const out: GlobalEntity[] = [];
     for (const e of this.world.entities()) if (e.ownerKey === user || e.authHolder === user) out.push(e.id);
     return out;
@@ -721,6 +754,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       this.proxied && {
         ...this.proxied.stats,
         migration: { ...this.proxied.stats.migration },
+        backpressure: { ...this.proxied.stats.backpressure },
         dropped: { ...this.proxied.stats.dropped },
       }
     );
@@ -781,6 +815,9 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     if (this.closed) return;
     if (this.stepping) throw new Error('Server.step() called inside a step');
     this.stepping = true;
+    const metrics = this.metricsInstance;
+    const started = metrics ? performance.now() : 0;
+    const ran = this.tick;
     try {
       this.host.receive();
       this.proxied?.receive();
@@ -800,11 +837,64 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     } finally {
       this.stepping = false;
     }
+    metrics?.observeTick(performance.now() - started);
     // migration frames that arrived during the step (a synchronous transport): now, not a tick later
     if (this.receiveAfterStep) {
       this.receiveAfterStep = false;
       this.receiveEarly();
     }
+    this.emit('tick', ran);
+  }
+
+  /**
+   * Prometheus metrics of this server (users, entities, messages, bytes and packets per hop,
+   * drops by reason, migrations, tick duration and RTT histograms) in a registry of its own:
+   * expose `server.metrics.registry` where you like (`await registry.metrics()`). Made on
+   * first use; tick durations are recorded from then on.
+   */
+  get metrics(): ServerMetrics {
+    this.metricsInstance ??= new ServerMetrics(this, { server: this.options.name ?? 'baton' });
+    return this.metricsInstance;
+  }
+
+  /** Whether {@link drain} was called. */
+  get draining(): boolean {
+    return this.drainingNow;
+  }
+
+  /**
+   * Leave without disconnecting anyone (a deploy, SIGTERM): new players are refused, every
+   * player that came through a proxy is handed to it to move seamlessly to another backend of
+   * its pool (the proxy marks this backend draining and moves a few at a time), and once they
+   * are gone — or after `timeoutMs` — the server closes (players still here are disconnected
+   * with `reason`). Resolves to how many of its proxied players left, and how many users were
+   * still here at the end.
+   */
+  async drain(options: ServerDrainOptions = {}): Promise<{ moved: number; remaining: number }> {
+    this.drainingNow = true;
+    const proxied = () => this.users.filter((u) => u.session instanceof ProxiedSession);
+    const start = proxied();
+    this.logger.info({ server: this.options.name, players: start.length }, 'drain started');
+    const ask = () => {
+      for (const u of proxied()) if (!u.leaving) this.proxied?.transfer(u.session as ProxiedSession, '');
+    };
+    ask();
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    let askedAt = Date.now();
+    // a migrated player leaves when the proxy closes its session here (after the overlap window);
+    // one whose move rolled back (it stayed, nothing lost) is asked for again now and then
+    while (Date.now() < deadline && !this.closed && proxied().length > 0) {
+      await new Promise((r) => setTimeout(r, 25));
+      if (Date.now() - askedAt >= DRAIN_REASK_MS) {
+        askedAt = Date.now();
+        ask();
+      }
+    }
+    const remaining = this.users.length;
+    const moved = start.filter((u) => !u.connected && u.disconnectReason !== undefined).length;
+    this.logger.info({ server: this.options.name, moved, remaining }, 'drain finished');
+    if (options.close ?? true) await this.close(options.reason ?? 'server draining');
+    return { moved, remaining };
   }
 
   /** Start the built-in ticker (one `step()` per tick at the protocol's tick rate). */
@@ -822,6 +912,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
     if (this.closed) return;
     this.closed = true;
     this.ticker.stop();
+    this.metricsInstance?.close();
     await this.proxied?.shutdown(reason);
     await this.host.shutdown(reason);
   }

@@ -1,5 +1,6 @@
 import type { ServerSession } from '../session/ServerSession.js';
 import type { TransportAddress } from '../transport/types.js';
+import { ProxiedSession } from './ProxiedSessions.js';
 
 /**
  * A connected player, as the server API sees it: what game code passes around — to
@@ -8,8 +9,13 @@ import type { TransportAddress } from '../transport/types.js';
  * delegated entity (`entity.giveAuthority(user)`, `entity.authHolder === user`).
  */
 export class User {
-  /** Client id (also sent to the client in SetClientId). Unique for the server's lifetime. */
+  /**
+   * Client id (also sent to the client in SetClientId). Unique for this server's lifetime only:
+   * another backend may give the same number to another player, and a migrated player gets a
+   * new one. Key what must survive a migration by {@link uuid}.
+   */
   readonly id: number;
+  /** The player's stable identity: the same on every backend and across migrations (from its Connect, vouched for by the proxy). */
   readonly uuid: string;
   readonly username: string;
   /** "udp:127.0.0.1:5000", "websocket:ws#3", "memory:mem#1". */
@@ -48,6 +54,15 @@ export class User {
     this.language = c.language;
     this.identityToken = c.identityToken;
     this.referralData = c.referralData;
+  }
+
+  /**
+   * Backend mode: the player has been handed off to another backend (frozen here, in the overlap
+   * window) and is about to leave — its input now goes to the other backend. False again if the
+   * proxy rolls the migration back. Game code counting its players should skip these.
+   */
+  get leaving(): boolean {
+    return this.session instanceof ProxiedSession && this.session.frozen;
   }
 
   /** Round-trip estimate of the user's link, ms. */

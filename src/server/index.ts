@@ -23,6 +23,9 @@ export {
   tlsStreamServer,
   udpClient,
   udpServer,
+  type WebRtcServerOptions,
+  webrtcClient,
+  webrtcServer,
   websocketClient,
   websocketServer,
 } from '../transport/index.js';

@@ -85,6 +85,9 @@ export interface ClientSessionOptions {
 }
 
 /** Where a client session is. */
+/** Most server messages held while ConnectAccept is still on its way (beyond: dropped, counted). */
+const MAX_EARLY_MESSAGES = 1024;
+
 export type ClientSessionState = 'idle' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
 /** Counters of the client session. */
@@ -143,6 +146,8 @@ export class ClientSession {
   private serverInfo?: Omit<ServerInfoPacket, 'type'>;
   private worldSettings?: Uint8Array;
   private proxyHello?: { flags: number; epoch: number };
+  /** Messages (non-control link channels) that arrived before ConnectAccept. */
+  private early: { channel: number; payload: Uint8Array }[] = [];
   private failure?: ConnectError;
   private pending?: { resolve: (info: AcceptInfo) => void; reject: (e: ConnectError) => void };
   private readonly handshakeTimeoutMs: number;
@@ -378,17 +383,25 @@ export class ClientSession {
     this.pipe = new LinkPipe(link, this.o.protocol.channels.length, worldFrameRoom(link, this.mtu));
   }
 
+  private deliverData(channel: number, payload: Uint8Array): void {
+    const info = this.o.protocol.channelAt(channel - 2);
+    if ((info && info.direction === 'client-to-server') || !this.pipe!.deliver(channel, payload)) {
+      this.stats.dropped.unexpected++;
+    }
+  }
+
   private onLinkMessage(channel: number, payload: Uint8Array): void {
     if (this.state === 'closed') return;
     if (channel !== CONTROL_CHANNEL) {
       if (this.state !== 'connected') {
-        this.stats.dropped.unexpected++;
+        // the server's first messages may overtake a lost ConnectAccept (other link channels):
+        // the link acknowledged them, so they wait for it here (bounded), never dropped
+        if (this.state === 'authenticating' && this.early.length < MAX_EARLY_MESSAGES)
+          this.early.push({ channel, payload: payload.slice() });
+        else this.stats.dropped.unexpected++;
         return;
       }
-      const info = this.o.protocol.channelAt(channel - 2);
-      if ((info && info.direction === 'client-to-server') || !this.pipe!.deliver(channel, payload)) {
-        this.stats.dropped.unexpected++;
-      }
+      this.deliverData(channel, payload);
       return;
     }
     let p: SessionPacket;
@@ -461,6 +474,8 @@ export class ClientSession {
         const pending = this.pending;
         this.pending = undefined;
         this.o.onAccepted(info);
+        for (const m of this.early.splice(0))
+          if (this.state === 'connected') this.deliverData(m.channel, m.payload);
         pending?.resolve(info);
         return;
       }

@@ -13,12 +13,14 @@ export class MuxHeartbeat {
   private seq = 0;
   private readonly outstanding = new Map<number, number>();
   private nextPingAt: number;
+  private lastPingAt = Number.NEGATIVE_INFINITY;
   private lastHeard: number;
 
   constructor(
     private readonly clock: Clock,
     private readonly send: (type: number, payload: Uint8Array) => void,
-    readonly intervalMs = 1000,
+    /** Ping interval, ms; an owner may shorten it (e.g. to ping well within the peer's timeout). */
+    public intervalMs = 1000,
     readonly timeoutMs = 5000,
   ) {
     const now = clock.now();
@@ -43,7 +45,10 @@ export class MuxHeartbeat {
   /** Send a Ping when one is due. */
   tick(): void {
     const now = this.clock.now();
+    // an interval shortened meanwhile takes effect at once
+    this.nextPingAt = Math.min(this.nextPingAt, this.lastPingAt + this.intervalMs);
     if (now < this.nextPingAt) return;
+    this.lastPingAt = now;
     this.nextPingAt = now + this.intervalMs;
     this.seq = (this.seq + 1) >>> 0;
     const seq = this.seq;

@@ -53,6 +53,13 @@ export class MuxPipe implements SessionPipe, LinkLike {
   /** Tick messages dropped because the buffer was full. */
   tickDropped = 0;
   closed = false;
+  /**
+   * Frozen for a migration: world frames are not sent (counted in `worldFramesWithheld`; the
+   * world layer resends their content once thawed). Input is held by the owner.
+   */
+  frozen = false;
+  /** World frames not sent because the player was frozen. */
+  worldFramesWithheld = 0;
   readonly maxWorldFrameBytes: number;
   private tickBuffer: TickMessage[] = [];
   private tickBytes = 0;
@@ -83,6 +90,10 @@ export class MuxPipe implements SessionPipe, LinkLike {
   sendWorldFrame(frame: Uint8Array): void {
     if (frame.length > this.maxWorldFrameBytes) {
       throw new RangeError(`world frame of ${frame.length} bytes exceeds ${this.maxWorldFrameBytes}`);
+    }
+    if (this.frozen) {
+      this.worldFramesWithheld++;
+      return;
     }
     this.emit(MuxFrame.World, frame);
   }

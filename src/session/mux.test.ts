@@ -26,6 +26,7 @@ import {
   MuxFrame,
   type PlayerOpen,
 } from './mux.js';
+import { decodeLinkHello, encodeLinkHello } from './muxLinkHello.js';
 
 const hex = (b: Uint8Array) =>
   Buffer.from(b)
@@ -59,6 +60,7 @@ const golden: [string, Uint8Array][] = [
   ['Message ch 1 tick 258 payload 09', encodeMuxMessage(1, Uint8Array.of(9), 258)],
   ['ClientRtt 150', encodeVarUint(150)],
   ['Ping seq 1', encodeU32(1)],
+  ['LinkHello', encodeLinkHello({ epoch: 2, heartbeatIntervalMs: 500, timeoutMs: 3000 })],
   ['TicketRequest b', encodeReason('b', 64)],
   ['TicketReply refused', encodeTicketReply({ ok: false, reason: 'no' })],
   [
@@ -87,6 +89,25 @@ describe('mux wire format', () => {
     expect(hex(encodeMuxMessage(1, Uint8Array.of(9), 258))).toBe('01 01 02 01 00 00 09');
     expect(MuxFrame.MigrateCancel).toBe(0x14);
     expect(hex(encodeReason('late'))).toBe('04 6c 61 74 65');
+  });
+
+  it('LinkHello round-trips and rejects garbage with DecodeError', () => {
+    const h = { epoch: 0xfffffffe, heartbeatIntervalMs: 1, timeoutMs: 3_600_000 };
+    expect(decodeLinkHello(encodeLinkHello(h))).toEqual(h);
+    expect(MuxFrame.LinkHello).toBe(0x20);
+    expect(() => decodeLinkHello(Uint8Array.of(2, 0, 0, 0, 0, 1, 1))).toThrow(DecodeError); // version
+    expect(() => decodeLinkHello(Uint8Array.of(1, 0, 0, 0, 0, 0, 1))).toThrow(DecodeError); // 0 ms
+    expect(() => decodeLinkHello(Uint8Array.of(1, 0, 0, 0, 0, 1, 1, 9))).toThrow(DecodeError); // trailing
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 16 }), (bytes) => {
+        try {
+          decodeLinkHello(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(DecodeError);
+        }
+      }),
+      { numRuns: runs },
+    );
   });
 
   it('round-trips', () => {

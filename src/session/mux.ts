@@ -55,6 +55,12 @@ export const MuxFrame = {
    * undoes its Restore (despawns the carried entities it re-created) and forgets the player.
    */
   MigrateCancel: 0x14,
+  /**
+   * proxy → backend, session 0, first frame of a link: its fencing epoch and the proxy's
+   * heartbeat timeout (`muxLinkHello.ts`); the backend stops applying the link's input before
+   * the proxy may have given it up.
+   */
+  LinkHello: 0x20,
 } as const;
 export type MuxFrameType = (typeof MuxFrame)[keyof typeof MuxFrame];
 

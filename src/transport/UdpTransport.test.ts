@@ -77,6 +77,23 @@ describe('UdpTransport', () => {
     await waitFor(() => big === 60_000);
   });
 
+  it('datagrams sent right before close() still leave (a server says Disconnect, then closes)', async () => {
+    const server = await listen();
+    const client = await connect(server);
+    const got: number[] = [];
+    client.onDatagram = (data) => got.push(data[0]);
+    let peer = '';
+    server.onDatagram = (p) => {
+      peer = p;
+    };
+    client.send(new Uint8Array([0]));
+    await waitFor(() => peer !== '', 5000);
+    for (let i = 1; i <= 3; i++) server.send(peer, new Uint8Array([i]));
+    await server.close();
+    await waitFor(() => got.length === 3, 5000);
+    expect(got).toEqual([1, 2, 3]);
+  });
+
   it('close() releases the port and is idempotent', async () => {
     const server = await udpServer({ port: 0 }).listen();
     const port = server.address.port;

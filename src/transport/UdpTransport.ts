@@ -159,8 +159,10 @@ class UdpServerSocket implements DatagramServerSocket {
     }
     try {
       // Copy: dgram keeps a reference until the send completes, and the caller may reuse `data`.
+      this.inFlight++;
       this.socket.send(Buffer.from(data), target.port, target.host, (error) => {
         if (error) this.stats.errors++;
+        if (--this.inFlight === 0) this.onSent?.();
       });
       this.stats.datagramsSent++;
       this.stats.bytesSent += data.byteLength;
@@ -194,11 +196,33 @@ class UdpServerSocket implements DatagramServerSocket {
   close(): Promise<void> {
     if (!this.closing) {
       this.open = false;
-      this.closing = closeSocket(this.socket);
+      this.closing = this.sent().then(() => closeSocket(this.socket));
     }
     return this.closing;
   }
+
+  /** Sends still in dgram's hands (an address send resolves the host first, a tick later). */
+  private inFlight = 0;
+  private onSent?: () => void;
+
+  /**
+   * Until the sends already made have left (bounded): closing at once would cancel them, and
+   * the last ones are typically the Disconnect packets telling peers why.
+   */
+  private sent(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, CLOSE_FLUSH_MS);
+      this.onSent = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
 }
+
+/** Longest wait in `close()` for sends already made to leave, ms. */
+const CLOSE_FLUSH_MS = 500;
 
 class UdpClientSocket extends ClientSocketBase {
   readonly maxDatagramSize = UDP_MAX_DATAGRAM;

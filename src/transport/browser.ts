@@ -39,6 +39,15 @@ export type {
   TransportStats,
 } from './types.js';
 export {
+  browserWebRtcClient,
+  type RtcDataChannelLike,
+  type RtcPeerConnectionConstructor,
+  type RtcPeerConnectionLike,
+  type SignallingSocketConstructor,
+  type SignallingSocketLike,
+  type WebRtcClientOptions,
+} from './WebRtcClientTransport.js';
+export {
   resolveWebSocketUrl,
   WS_DEFAULT_MAX_BUFFERED,
   WS_DEFAULT_MAX_PAYLOAD,

@@ -1,5 +1,6 @@
 /**
- * Layer 1: datagram transports (UDP, WebSocket, in-memory with a seeded link conditioner).
+ * Layer 1: datagram transports (UDP, WebSocket, WebRTC data channels, in-memory with a seeded link
+ * conditioner).
  * Node only because of UDP and `ws`; browsers import `./browser.js` instead.
  */
 export * from './browser.js';
@@ -13,6 +14,8 @@ export {
   udpClient,
   udpServer,
 } from './UdpTransport.js';
+export { webrtcClient } from './WebRtcNodeClient.js';
+export { type WebRtcServerOptions, webrtcServer } from './WebRtcServerTransport.js';
 export {
   type WebSocketClientOptions,
   type WebSocketServerOptions,

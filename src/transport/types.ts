@@ -6,10 +6,10 @@
 
 /** Where a server listens, as resolved after binding (port 0 becomes the real port). */
 export interface TransportAddress {
-  readonly transport: 'udp' | 'websocket' | 'memory';
+  readonly transport: 'udp' | 'websocket' | 'webrtc' | 'memory';
   readonly host: string;
   readonly port: number;
-  /** WebSocket only: the URL a client connects to. */
+  /** WebSocket and WebRTC (its signalling WebSocket): the URL a client connects to. */
   readonly url?: string;
 }
 

@@ -15,6 +15,31 @@ export const WS_DEFAULT_CLOSE_GRACE_MS = 1000;
 /** Default bound on the opening handshake before `connect()` fails. */
 export const WS_DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/**
+ * Default bound, on a server, from TCP accept to a completed WebSocket upgrade (TLS and HTTP
+ * included): a peer that dribbles its handshake (slowloris) is cut after this.
+ */
+export const WS_DEFAULT_SERVER_HANDSHAKE_TIMEOUT_MS = 5000;
+
+/**
+ * Default bound, on a server, on a peer's silence: no datagram for this long closes it. The
+ * link layer above sends a heartbeat every second and gives up after 10 s itself, so a live
+ * client is never cut by this; a socket that never speaks is.
+ */
+export const WS_DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+
+/** Default most simultaneous connected peers of a server. */
+export const WS_DEFAULT_MAX_PEERS = 10_000;
+
+/** Default most TCP connections of a server still in their handshake at once. */
+export const WS_DEFAULT_MAX_PENDING_HANDSHAKES = 256;
+
+/** Close code of a peer closed for silence (RFC 6455 "policy violation"). */
+export const WS_CLOSE_POLICY = 1008;
+
+/** Close code of a peer refused because the server is full ("try again later"). */
+export const WS_CLOSE_TRY_AGAIN_LATER = 1013;
+
 /** Close code a server uses when it shuts down (RFC 6455 "going away"). */
 export const WS_CLOSE_GOING_AWAY = 1001;
 

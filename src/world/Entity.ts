@@ -26,8 +26,11 @@ export interface EntityWorld {
   readonly registry: ComponentRegistry;
   /** A property changed on an instance with viewers: queue it for the next step. */
   markDirty(inst: ComponentInstance): void;
-  /** Throws when local code may not change this entity's structure (e.g. the server on a client's entity). */
-  checkAuthoring(e: Entity): void;
+  /**
+   * Throws when local code may not change this entity's structure (e.g. the server on a client's
+   * entity, or on an entity a client holds authority over: `despawn` is allowed there).
+   */
+  checkAuthoring(e: Entity, despawn?: boolean): void;
   componentInserted(e: Entity, inst: ComponentInstance, replaced: ComponentInstance | undefined): void;
   componentRemoved(e: Entity, inst: ComponentInstance): void;
   entityDespawned(e: Entity): void;
@@ -137,7 +140,15 @@ export class Entity {
   authority: AuthorityStatus | null = null;
   /** Server: who holds authority over a delegated entity — a user key, {@link SERVER_HOLDER}, or null (available). */
   authHolder: unknown = null;
-  /** @internal client: delegated and not held here — local writes throw. */
+  /**
+   * @internal server: the user that delegated this entity (its former owner) while it still holds
+   * authority over it — the entity stays in that user's scope until then (DESIGN §4).
+   */
+  keepFor: unknown = null;
+  /**
+   * @internal delegated and authority is held elsewhere — local writes throw `not-holder`
+   * (client: it does not hold authority; server: a client holds it).
+   */
   writeLocked = false;
   /** @internal client: this client holds authority (server updates for it are not applied). */
   holding = false;
@@ -201,7 +212,7 @@ export class Entity {
 
   despawn(): void {
     if (!this.alive) return;
-    this.world.checkAuthoring(this);
+    this.world.checkAuthoring(this, true);
     this.alive = false;
     this.world.entityDespawned(this);
   }
@@ -255,10 +266,18 @@ export class Entity {
 }
 
 function notHolder(e: Entity): AuthorityError {
+  // a server-side entity is local there: a client holds it, and the server must take it first
   return new AuthorityError(
     'not-holder',
-    `entity ${e.id} is delegated and this client does not hold authority`,
+    e.isLocal
+      ? `entity ${e.id} is delegated and a client holds authority over it: takeAuthority() first`
+      : `entity ${e.id} is delegated and this client does not hold authority`,
   );
+}
+
+/** The error a write by a side that does not hold authority over `e` gets. */
+export function notHolderError(e: Entity): AuthorityError {
+  return notHolder(e);
 }
 
 /** A new instance of `kind` on `e` from plain values (validated; entity refs checked). */

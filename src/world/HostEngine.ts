@@ -1,7 +1,7 @@
 import { ChannelTable } from './ChannelTable.js';
 import type { ComponentKind } from './ComponentRegistry.js';
 import { DenseIdMap } from './DenseIdMap.js';
-import type { Entity } from './Entity.js';
+import type { ComponentInstance, Entity } from './Entity.js';
 import { AuthWire, CmdType, varUintBits } from './frame.js';
 import { type HostEntity, HostIdAllocator } from './ids.js';
 import type { LocalEntityMap } from './LocalEntityMap.js';
@@ -32,6 +32,14 @@ export interface OutCommand {
   readonly kinds?: readonly ComponentKind[];
   /** Insert/Remove: the kind. */
   readonly kind?: ComponentKind;
+  /**
+   * Spawn: the instances it was made with (parallel to `kinds`); Insert: the instance. A resend
+   * reads its values from them, so it carries the values the command was made with (kept up to
+   * date while the instance lives, frozen once it is removed or its entity gone) — never a
+   * default the sender never held.
+   */
+  readonly insts?: readonly ComponentInstance[];
+  readonly inst?: ComponentInstance;
   /** Delegation: 1 on; Authority: status; AuthorityRequest: 1 release; MigrateResponse: old id. */
   readonly arg?: number;
   lastSentAt: number;
@@ -114,6 +122,11 @@ export class HostEntityChannel {
    */
   readonly held: boolean;
   private _heldByPeer = false;
+  /**
+   * Server: the peer was given authority, and the grant waits until the peer has everything we
+   * sent about the entity (see {@link HostEngine.holdByPeer}).
+   */
+  grantPending = false;
   /** Client: index of the last frame that carried one of this held channel's updates (-1: none). */
   lastUpdateFrame = -1;
   /** Client, held channel: component kinds we ever inserted or removed as holder (lazily made). */
@@ -236,10 +249,21 @@ export class HostEngine {
   liveBySlot = new Uint8Array(64);
   /** Unacknowledged commands in id order; acked ones are dropped from the front. */
   queue: OutCommand[] = [];
+  /** Server: channels whose grant waits for the peer to have our latest state ({@link holdByPeer}). */
+  pendingGrants: HostEntityChannel[] = [];
   private nextId = 0;
   private readonly ids = new HostIdAllocator();
   /** Host ids of migrated entities, reusable once their redirect has expired. */
   private readonly retired: { id: HostEntity; at: number }[] = [];
+  /**
+   * Entities that left the peer's scope alive, by their dying channel, until every command of
+   * that channel (its Despawn last) is acknowledged: the peer may still hold its copy until then,
+   * so the entity does not re-enter (a fresh Spawn could overtake the Despawn and the peer would
+   * show two live copies of one entity).
+   */
+  private readonly leaving = new Map<Entity, HostEntityChannel>();
+  /** Entities whose leaving completed since {@link takeLeft} (their scope is due again). */
+  private left: Entity[] = [];
 
   constructor(
     private readonly map: LocalEntityMap,
@@ -288,8 +312,13 @@ export class HostEngine {
     this.byHostId.set(ch.hostId, ch);
     this.map.insertHost(e.id, ch.hostId);
     const kinds: ComponentKind[] = [];
-    for (const inst of e.components) if (inst) kinds.push(inst.kind);
-    const cmd = this.push(CmdType.Spawn, ch, kinds, undefined);
+    const insts: ComponentInstance[] = [];
+    for (const inst of e.components)
+      if (inst) {
+        kinds.push(inst.kind);
+        insts.push(inst);
+      }
+    const cmd = this.push(CmdType.Spawn, ch, kinds, undefined, undefined, insts);
     for (const k of kinds) this.setRecord(ch, k.index, new HostComponentRecord(ch, k, cmd));
     addViewer(e, ch);
     // publicity is the author's to send (a client's own entities; never relayed ones)
@@ -333,6 +362,23 @@ export class HostEngine {
     ch.components.length = 0;
     ch.state = 'dying';
     this.push(CmdType.Despawn, ch, undefined, undefined);
+    if (e.alive) this.leaving.set(e, ch);
+  }
+
+  /**
+   * Whether `e` left the peer's scope and the peer may still hold its copy (the Despawn is not
+   * acknowledged yet): it may not be spawned again until then.
+   */
+  isLeaving(e: Entity): boolean {
+    return this.leaving.size !== 0 && this.leaving.has(e);
+  }
+
+  /** Entities whose leaving completed since the last call (re-evaluate their scope). */
+  takeLeft(): Entity[] {
+    if (this.left.length === 0) return this.left;
+    const out = this.left;
+    this.left = [];
+    return out;
   }
 
   insert(e: Entity, kind: ComponentKind): void {
@@ -353,7 +399,15 @@ export class HostEngine {
       old.alive = false;
       this.push(CmdType.Remove, ch, undefined, kind);
     }
-    const cmd = this.push(CmdType.Insert, ch, undefined, kind);
+    const cmd = this.push(
+      CmdType.Insert,
+      ch,
+      undefined,
+      kind,
+      undefined,
+      undefined,
+      e.components[kind.index],
+    );
     this.setRecord(ch, kind.index, new HostComponentRecord(ch, kind, cmd));
   }
 
@@ -390,6 +444,7 @@ export class HostEngine {
   publish(e: Entity, on: boolean): void {
     const ch = this.channels.of(e);
     if (!ch) return;
+    if (this.retract(ch, on ? CmdType.Unpublish : CmdType.Publish, 0)) return;
     this.push(on ? CmdType.Publish : CmdType.Unpublish, ch, undefined, undefined);
   }
 
@@ -398,7 +453,37 @@ export class HostEngine {
   /** Tell the peer the entity's delegation was turned on or off. */
   delegation(e: Entity, on: boolean): void {
     const ch = this.channels.of(e);
-    if (ch && !ch.held) this.push(CmdType.Delegation, ch, undefined, undefined, on ? 1 : 0);
+    if (!ch || ch.held) return;
+    if (this.retract(ch, CmdType.Delegation, on ? 0 : 1)) return;
+    this.push(CmdType.Delegation, ch, undefined, undefined, on ? 1 : 0);
+  }
+
+  /**
+   * A publicity change that undoes one not sent yet (delegated → public → delegated, public →
+   * private → public… within one step): the unsent opposite command retires as Noop (keeping its
+   * id), with the Authority statuses queued behind it, and nothing new is queued — the peer sees
+   * the net transition only, not a pair of events that cancel out. Returns whether it retracted.
+   */
+  private retract(ch: HostEntityChannel, opposite: CmdType, oppositeArg: number): boolean {
+    const list = ch.unacked;
+    let i = list.length - 1;
+    // statuses of the delegation being undone go with it; nothing else may sit in between
+    while (
+      i >= 0 &&
+      list[i].sends === 0 &&
+      (list[i].type === CmdType.Authority || list[i].type === CmdType.Noop)
+    )
+      i--;
+    if (i < 0) return false;
+    const c = list[i];
+    if (
+      c.sends !== 0 ||
+      c.type !== opposite ||
+      (opposite === CmdType.Delegation && (c.arg ?? 0) !== oppositeArg)
+    )
+      return false;
+    for (let j = i; j < list.length; j++) list[j].type = CmdType.Noop;
+    return true;
   }
 
   /** Server: tell the peer its authority status over `e` (an {@link AuthWire} value). */
@@ -438,7 +523,7 @@ export class HostEngine {
       if (!inst) continue;
       const prev = ch.components[inst.kind.index];
       if (prev) prev.alive = false;
-      const cmd = this.push(CmdType.Insert, ch, undefined, inst.kind);
+      const cmd = this.push(CmdType.Insert, ch, undefined, inst.kind, undefined, undefined, inst);
       ch.components[inst.kind.index] = new HostComponentRecord(ch, inst.kind, cmd);
     }
     for (const k of ch.touched ?? []) {
@@ -479,12 +564,30 @@ export class HostEngine {
     return ch;
   }
 
-  /** Server: the peer now holds authority. `announce`: send it Authority(granted) (not after a migration, which implies it). */
+  /**
+   * Server: the peer now holds authority. After a migration (`announce` false: MigrateResponse
+   * implies the grant, and the peer authored every value) it holds it at once. Otherwise the
+   * grant is announced only once the peer has applied everything we sent about the entity (see
+   * {@link pendingGrants}): the holder's first act is a snapshot of its values, which must be the
+   * server's latest, not one missing an update still in flight.
+   */
   holdByPeer(e: Entity, announce: boolean): void {
     const ch = this.channels.of(e);
     if (!ch) return;
+    if (!announce) {
+      ch.heldByPeer = true;
+      return;
+    }
+    if (ch.grantPending || ch.heldByPeer) return;
+    ch.grantPending = true;
+    this.pendingGrants.push(ch);
+  }
+
+  /** Server: the peer has everything about `ch`'s entity: announce its grant, stop sending it state. */
+  completeGrant(ch: HostEntityChannel): void {
+    ch.grantPending = false;
     ch.heldByPeer = true;
-    if (announce) this.push(CmdType.Authority, ch, undefined, undefined, AuthWire.Granted);
+    this.push(CmdType.Authority, ch, undefined, undefined, AuthWire.Granted);
   }
 
   /**
@@ -496,6 +599,12 @@ export class HostEngine {
   releaseByPeer(e: Entity, status: number): void {
     const ch = this.channels.of(e);
     if (!ch) return;
+    if (ch.grantPending) {
+      // never announced: the peer never wrote, and has had our state all along
+      ch.grantPending = false;
+      this.push(CmdType.Authority, ch, undefined, undefined, status);
+      return;
+    }
     const kinds: ComponentKind[] = [];
     for (const inst of e.components) if (inst) kinds.push(inst.kind);
     const cmd = this.push(CmdType.Authority, ch, kinds, undefined, status);
@@ -605,6 +714,11 @@ export class HostEngine {
     const i = ch.unacked.indexOf(cmd);
     if (i >= 0) ch.unacked.splice(i, 1);
     if (ch.state === 'dying') {
+      if (ch.unacked.length === 0 && this.leaving.get(ch.entity) === ch) {
+        // the peer has applied the Despawn: the entity may come back into its scope
+        this.leaving.delete(ch.entity);
+        this.left.push(ch.entity);
+      }
       // a held channel's id is the peer's: nothing of ours to release
       if (ch.unacked.length === 0 && !ch.held && this.byHostId.get(ch.hostId) === ch) {
         this.byHostId.delete(ch.hostId);
@@ -636,6 +750,8 @@ export class HostEngine {
     kinds: readonly ComponentKind[] | undefined,
     kind: ComponentKind | undefined,
     arg?: number,
+    insts?: readonly ComponentInstance[],
+    inst?: ComponentInstance,
   ): OutCommand {
     // the authority holder's writes name the peer's entity
     if (channel.held) {
@@ -652,6 +768,8 @@ export class HostEngine {
       kinds,
       kind,
       arg,
+      insts,
+      inst,
       lastSentAt: Number.NEGATIVE_INFINITY,
       sends: 0,
       acked: false,

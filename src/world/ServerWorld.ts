@@ -10,6 +10,7 @@ import {
   ComponentInstance,
   Entity,
   type EntityWorld,
+  notHolderError,
   type ReplicationConfig,
   SERVER_HOLDER,
 } from './Entity.js';
@@ -94,6 +95,8 @@ interface UserState<K> {
   fullScope: boolean;
   /** Entities whose include/exclude for this user changed since the last step. */
   touched: Entity[];
+  /** Entities this user delegated and still holds: in its scope whatever the rules say. */
+  kept: Set<Entity>;
   /** The view centre the scope was last computed for (a moved centre means a full pass). */
   centreValid: boolean;
   cx: number;
@@ -201,6 +204,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
       viewCenter: null,
       fullScope: true,
       touched: [],
+      kept: new Set(),
       centreValid: false,
       cx: 0,
       cy: 0,
@@ -353,7 +357,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   /** Whether `e` is in `key`'s scope by the current rules (what the next step will replicate). */
   inScope(key: K, e: Entity): boolean {
     const u = this.users.get(key);
-    if (!u || !e.alive || !e.rooms) return false;
+    if (!u || !e.alive) return false;
+    if (e.keepFor === key) return true;
+    if (!e.rooms) return false;
     let shares = false;
     for (const r of e.rooms) if ((r as Room<K>).users.has(key)) shares = true;
     return shares && this.passes(u, e);
@@ -495,7 +501,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
    * Bring `u`'s hosted entities in line with its scope. In full (every entity of its rooms, or
    * with a view radius the grid cells around the centre) when the user's own inputs changed;
    * otherwise only the entities whose inputs changed: touched ones, and with a view radius the
-   * moved ones of its rooms. Invariant after each call: an entity is in scope ⇔ its channel is live.
+   * moved ones of its rooms. Invariant after each call: an entity is in scope ⇔ its channel is live,
+   * except an entity whose previous exit the client has not acknowledged yet: it re-enters once
+   * that Despawn is acknowledged (never two live copies on the client).
    */
   private updateScope(u: UserState<K>): void {
     const p = this.position;
@@ -528,6 +536,9 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
         u.fullScope = true;
       }
     }
+    // entities whose earlier exit the client has now applied: their re-entry was held back
+    const left = u.conn.host.takeLeft();
+    for (let i = 0; i < left.length; i++) this.evaluate(u, left[i]);
     if (u.fullScope) {
       u.fullScope = false;
       if (u.touched.length !== 0) u.touched.length = 0;
@@ -568,9 +579,11 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   private evaluate(u: UserState<K>, e: Entity): void {
     const host = u.conn.host;
     const ch = host.channels.of(e);
-    if (e.alive && this.sharesRoom(u, e) && this.passes(u, e)) {
-      if (!ch) host.spawn(e);
-      else if (ch.state === 'frozen') host.thaw(e);
+    if (e.alive && (e.keepFor === u.key || (this.sharesRoom(u, e) && this.passes(u, e)))) {
+      // (not while its previous copy may still be live there: it comes back once that is gone)
+      if (!ch) {
+        if (!host.isLeaving(e)) host.spawn(e);
+      } else if (ch.state === 'frozen') host.thaw(e);
     } else if (ch) this.leave(u, ch);
   }
 
@@ -586,10 +599,12 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     const host = u.conn.host;
     let inScope = 0;
     const take = (e: Entity) => {
-      if (!this.passes(u, e)) return;
+      if (e.keepFor !== u.key && !this.passes(u, e)) return;
       const ch = host.channels.of(e);
-      if (!ch) host.spawn(e).scopeStamp = stamp;
-      else {
+      if (!ch) {
+        if (host.isLeaving(e)) return;
+        host.spawn(e).scopeStamp = stamp;
+      } else {
         if (ch.state === 'frozen') host.thaw(e);
         ch.scopeStamp = stamp;
       }
@@ -619,6 +634,12 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
         }
       }
     }
+    // what it delegated and still holds, wherever it is
+    for (const e of u.kept) {
+      if (e.visitStamp === stamp) continue;
+      e.visitStamp = stamp;
+      take(e);
+    }
     // every channel in scope was stamped: only when some were not is there anything to leave
     if (inScope === host.channels.size) return;
     for (const ch of host.channels.toArray()) if (ch.scopeStamp !== stamp) this.leave(u, ch);
@@ -630,9 +651,11 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     this.dirty[this.dirtyCount++] = inst;
   }
 
-  checkAuthoring(e: Entity): void {
+  checkAuthoring(e: Entity, despawn = false): void {
     if (e.ownerKey !== null)
       throw new Error(`entity ${e.id} is authored by a client; the server cannot change it`);
+    // a client holds authority: the server takes it first (a despawn ends the entity for all)
+    if (e.writeLocked && !despawn) throw notHolderError(e);
   }
 
   componentInserted(e: Entity, inst: ComponentInstance): void {
@@ -656,6 +679,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   }
 
   entityDespawned(e: Entity): void {
+    if (e.keepFor !== null) this.unkeep(e);
     for (const ch of [...e.viewers]) (ch.owner as WorldConnection).host.despawn(e);
     for (const inst of e.components) if (inst) inst.alive = false;
     if (e.rooms) for (const r of [...e.rooms]) (r as Room<K>).removeEntity(e);
@@ -685,7 +709,7 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     if (mode === 'delegated') {
       if (e.replication === 'delegated') return;
       e.replication = 'delegated';
-      e.authHolder = null;
+      setAuthHolder(e, null);
       for (const ch of e.viewers) {
         const host = (ch.owner as WorldConnection).host;
         host.delegation(e, true);
@@ -736,7 +760,8 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
   private setHolder(e: Entity, holder: unknown): void {
     const prev = e.authHolder;
     if (prev === holder) return;
-    e.authHolder = holder;
+    setAuthHolder(e, holder);
+    if (e.keepFor !== null && e.keepFor !== holder) this.unkeep(e);
     for (const ch of [...e.viewers]) {
       const conn = ch.owner as WorldConnection;
       const key = conn.key;
@@ -768,17 +793,27 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
     if (!hostCh) return;
     e.ownerKey = null;
     e.replication = 'delegated';
-    e.authHolder = null;
     this.touchEntity(e);
     for (const ch of e.viewers) if (ch !== hostCh) (ch.owner as WorldConnection).host.delegation(e, true);
     this.emit('delegate', e);
-    if (this.inScope(owner, e)) {
-      e.authHolder = owner;
-      u.conn.host.holdByPeer(e, false); // MigrateResponse means granted
-      for (const ch of e.viewers)
-        if (ch !== hostCh) (ch.owner as WorldConnection).host.authority(e, AuthWire.Denied);
-      this.emit('authGranted', e, owner);
-    }
+    // the owner holds authority (MigrateResponse means granted) and keeps the entity in its scope
+    // for as long as it does, wherever its rooms and view are: its client shows `granted`, and
+    // the server agrees
+    e.keepFor = owner;
+    u.kept.add(e);
+    setAuthHolder(e, owner);
+    u.conn.host.holdByPeer(e, false);
+    for (const ch of e.viewers)
+      if (ch !== hostCh) (ch.owner as WorldConnection).host.authority(e, AuthWire.Denied);
+    this.emit('authGranted', e, owner);
+  }
+
+  /** The former owner of `e` no longer holds it: it stays in that user's scope only by the rules. */
+  private unkeep(e: Entity): void {
+    if (e.keepFor === null) return;
+    this.users.get(e.keepFor as K)?.kept.delete(e);
+    e.keepFor = null;
+    this.touchEntity(e);
   }
 
   // ---- seamless migration: carried entities (DESIGN §5) ----------------------------------------
@@ -986,6 +1021,12 @@ export class ServerWorld<K = unknown> extends TypedEmitter<ServerWorldEvents<K>>
 }
 
 const OK: AuthorityResult = { ok: true };
+
+/** Who holds authority over `e`; while a client does, the server's own writes are refused. */
+function setAuthHolder(e: Entity, holder: unknown): void {
+  e.authHolder = holder;
+  e.writeLocked = holder !== null && holder !== SERVER_HOLDER;
+}
 
 function fail(code: AuthorityError['code'], message: string): AuthorityResult {
   return { ok: false, error: new AuthorityError(code, message) };

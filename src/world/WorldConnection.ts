@@ -980,9 +980,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     }
   }
 
-  private valuesFor(e: Entity, kind: ComponentKind): unknown[] {
-    const inst = e.alive ? e.components[kind.index] : undefined;
-    return inst ? inst.values : (kind.defaults as unknown[]);
+  /**
+   * The values a Spawn (its `i`-th component) or an Insert carries: those of the instance it was
+   * made with, as they are now — the sender held them, whether or not the instance or its entity
+   * still exists (a resend after a despawn or remove repeats what was sent, never defaults).
+   */
+  private valuesFor(cmd: OutCommand, i: number): unknown[] {
+    return (cmd.type === CmdType.Spawn ? cmd.insts![i] : cmd.inst!).values;
   }
 
   private valueBits(kind: ComponentKind, i: number, v: unknown): number {
@@ -1001,17 +1005,16 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
 
   private commandBits(cmd: OutCommand): number {
     let bits = 1 + 16 + CMD_TYPE_BITS + (cmd.type === CmdType.Noop ? 8 : varUintBits(cmd.channel.hostId));
-    const e = cmd.channel.entity;
     switch (cmd.type) {
       case CmdType.Spawn: {
         const kinds = cmd.kinds!;
         bits += varUintBits(kinds.length);
-        for (const k of kinds) bits += this.fullBits(k, this.valuesFor(e, k));
+        for (let i = 0; i < kinds.length; i++) bits += this.fullBits(kinds[i], this.valuesFor(cmd, i));
         break;
       }
       case CmdType.Insert:
       case CmdType.HeldInsert:
-        bits += this.fullBits(cmd.kind!, this.valuesFor(e, cmd.kind!));
+        bits += this.fullBits(cmd.kind!, this.valuesFor(cmd, 0));
         break;
       case CmdType.Remove:
       case CmdType.HeldRemove:
@@ -1060,7 +1063,6 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
 
   private writeCommand(w: FrameWriter, cmd: OutCommand): void {
     const ch = cmd.channel;
-    const e = ch.entity;
     // `more` bit, 16-bit id and type in one write (LSB first: the same bits as three writes)
     w.writeBits(1 | ((cmd.id & 0xffff) << 1) | (cmd.type << 17), 1 + 16 + CMD_TYPE_BITS);
     // the channel's *current* id: a command rewritten by a migration names the new one
@@ -1069,12 +1071,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
       case CmdType.Spawn: {
         const kinds = cmd.kinds!;
         w.writeVarUint(kinds.length);
-        for (const k of kinds) this.writeFull(w, k, this.valuesFor(e, k), ch.components[k.index]);
+        for (let i = 0; i < kinds.length; i++)
+          this.writeFull(w, kinds[i], this.valuesFor(cmd, i), ch.components[kinds[i].index]);
         break;
       }
       case CmdType.Insert:
       case CmdType.HeldInsert:
-        this.writeFull(w, cmd.kind!, this.valuesFor(e, cmd.kind!), ch.components[cmd.kind!.index]);
+        this.writeFull(w, cmd.kind!, this.valuesFor(cmd, 0), ch.components[cmd.kind!.index]);
         break;
       case CmdType.Remove:
       case CmdType.HeldRemove:
@@ -1145,6 +1148,7 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     const now = this.clock.now();
     if (this.lastFlushAt !== null) this.stepInterval = now - this.lastFlushAt;
     this.lastFlushAt = now;
+    if (this.host.pendingGrants.length !== 0) this.announceGrants();
     // nothing to send, resend or declare lost (an idle connection's step): skip the set-up below
     if (
       this.dirtyCount === 0 &&
@@ -1377,6 +1381,43 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
     return n;
   }
 
+  /**
+   * Server: announce each pending grant whose entity the peer is in sync with — every command
+   * about it acknowledged, no update bits waiting, no frame carrying its updates unresolved — so
+   * the holder starts from our latest values. Grants cancelled meanwhile (authority moved on, the
+   * entity left scope) are dropped.
+   */
+  private announceGrants(): void {
+    const list = this.host.pendingGrants;
+    let m = 0;
+    for (let i = 0; i < list.length; i++) {
+      const ch = list[i];
+      if (!ch.grantPending || ch.state !== 'live' || this.host.channels.of(ch.entity) !== ch) {
+        ch.grantPending = false;
+        continue;
+      }
+      if (this.synced(ch)) this.host.completeGrant(ch);
+      else list[m++] = ch;
+    }
+    list.length = m;
+  }
+
+  /** Whether the peer has applied everything we sent about `ch`'s entity (see {@link announceGrants}). */
+  private synced(ch: HostEntityChannel): boolean {
+    if (ch.unacked.length !== 0) return false;
+    for (const rec of ch.components)
+      if (rec !== undefined && (rec.mask !== 0 || !rec.delivered)) return false;
+    const sent = this.sent;
+    if (sent.firstUnresolved(this.nextFrame) < 0) return true;
+    for (let i = sent.scan; i < this.nextFrame; i++) {
+      const slot = sent.find(i);
+      if (slot < 0 || sent.resolved(slot)) continue;
+      const end = sent.logEnd(slot);
+      for (let p = sent.logStart(slot); p < end; p++) if (this.log.rec(p).channel === ch) return false;
+    }
+    return true;
+  }
+
   /** Housekeeping once per step: expired references and redirects, retired remote channels. */
   maintain(): void {
     const now = this.clock.now();
@@ -1421,7 +1462,13 @@ export class WorldConnection implements RemoteSink, HostEngineOwner {
   /** True when nothing is unacknowledged, no frame awaits its ack, and no bits are waiting. */
   get idle(): boolean {
     this.host.compact();
-    if (this.host.queue.length !== 0 || this.dirtyCount !== 0 || this.heldDirty.length !== 0) return false;
+    if (
+      this.host.queue.length !== 0 ||
+      this.dirtyCount !== 0 ||
+      this.heldDirty.length !== 0 ||
+      this.host.pendingGrants.length !== 0
+    )
+      return false;
     return this.sent.firstUnresolved(this.nextFrame) < 0;
   }
 }

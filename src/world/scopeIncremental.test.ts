@@ -103,7 +103,9 @@ function check(sw: ServerWorld<string>): void {
       }
     }
     const want = new Set<number>();
-    for (const e of sw.entities()) if (sw.inScope(key, e)) want.add(e.id);
+    // (an entity whose earlier exit is not acknowledged yet comes back only once it is; this
+    // pipe never acknowledges, so such an entity stays out)
+    for (const e of sw.entities()) if (sw.inScope(key, e) && !host.isLeaving(e)) want.add(e.id);
     expect([...live].sort()).toEqual([...want].sort());
   }
 }

@@ -7,13 +7,9 @@ import { Proxy, type ProxyOptions } from '../../src/proxy/index.js';
 import { OfflineAuthenticator, Server, type ServerOptions } from '../../src/server/index.js';
 import { udpServer, websocketServer } from '../../src/transport/index.js';
 import { tlsStreamServer } from '../../src/transport/stream/index.js';
-import {
-  type CertificateAndKey,
-  createTestCertificates,
-  type TestCertificates,
-} from '../../src/transport/stream/testing/testCertificates.js';
 import type { TransportAddress } from '../../src/transport/types.js';
 import { testMessagesAndChannels } from './protocol.js';
+import { type CertificateAndKey, createTestCertificates, type TestCertificates } from './testCertificates.js';
 
 export const Position = component('Position', { x: t.f32, y: t.f32 });
 
@@ -101,8 +97,8 @@ export function useClusterFixture(): {
 } {
   let certs: TestCertificates | undefined;
   const open: { close(): Promise<void> }[] = [];
-  beforeAll(() => {
-    certs = createTestCertificates();
+  beforeAll(async () => {
+    certs = await createTestCertificates();
   });
   afterAll(() => certs?.dispose());
   afterEach(async () => {

@@ -210,6 +210,16 @@ export class Bot {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Stop stepping (the client processes nothing, sends nothing) until {@link resume}. */
+  pause(): void {
+    this.stop();
+  }
+
+  resume(): void {
+    if (!this.timer) this.timer = setInterval(() => this.tick(), 20);
   }
 }
 

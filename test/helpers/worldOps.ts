@@ -103,3 +103,47 @@ export const conditions = fc.record({
   latencyMs: fc.integer({ min: 0, max: 60 }),
   jitterMs: fc.integer({ min: 0, max: 40 }),
 });
+
+/**
+ * Authority delegation operations (additive to {@link Op}): the server delegates, undelegates,
+ * gives, takes and releases authority over its entities; clients request and release it, write
+ * what they hold, and delegate their own entities. `e` picks a server-owned entity (for client
+ * ops: that entity's copy on client `u`), `u` a client, as in {@link Op}.
+ */
+export type DelegationOp =
+  | { k: 'delegate'; e: number; on: boolean }
+  | { k: 'give'; u: number; e: number }
+  | { k: 'take'; e: number }
+  | { k: 'serverRelease'; e: number }
+  | { k: 'request'; u: number; e: number }
+  | { k: 'release'; u: number; e: number }
+  | { k: 'holderWrite'; u: number; e: number; hp: number; text: string | null }
+  | { k: 'ownDelegate'; u: number; e: number };
+
+export const delegationOp: fc.Arbitrary<DelegationOp> = fc.oneof(
+  { arbitrary: fc.record({ k: fc.constant('delegate' as const), e: idx, on: fc.boolean() }), weight: 3 },
+  { arbitrary: fc.record({ k: fc.constant('give' as const), u: user, e: idx }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('take' as const), e: idx }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('serverRelease' as const), e: idx }), weight: 1 },
+  { arbitrary: fc.record({ k: fc.constant('request' as const), u: user, e: idx }), weight: 4 },
+  { arbitrary: fc.record({ k: fc.constant('release' as const), u: user, e: idx }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant('holderWrite' as const),
+      u: user,
+      e: idx,
+      hp: fc.nat({ max: 1000 }),
+      text: fc.option(fc.string({ maxLength: 8 })),
+    }),
+    weight: 4,
+  },
+  { arbitrary: fc.record({ k: fc.constant('ownDelegate' as const), u: user, e: idx }), weight: 1 },
+);
+
+/** Replication and delegation operations together. */
+export const worldDelegationOp: fc.Arbitrary<Op | DelegationOp> = fc.oneof(
+  { arbitrary: op, weight: 3 },
+  { arbitrary: delegationOp, weight: 2 },
+  // time passes more often: a grant takes a round trip before its holder can write
+  { arbitrary: fc.record({ k: fc.constant('tick' as const), n: fc.integer({ min: 1, max: 4 }) }), weight: 1 },
+);

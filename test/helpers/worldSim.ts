@@ -60,6 +60,8 @@ export class WorldSim {
   readonly clients: Client<WorldChannels>[] = [];
   readonly tickMs: number;
   address!: TransportAddress;
+  /** Called at the end of every tick (after the server and every client stepped): per-step invariants. */
+  readonly afterTick: (() => void)[] = [];
   /** Every datagram link built for this world, both ends, so {@link quiet} can ask them. */
   protected readonly links: { link: LinkLike; owner: LinkOwner }[] = [];
 
@@ -125,6 +127,7 @@ export class WorldSim {
       this.hub.advance(this.tickMs);
       this.server.step();
       for (const c of this.clients) c.step();
+      for (const f of this.afterTick) f();
     }
   }
 

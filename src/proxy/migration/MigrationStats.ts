@@ -4,6 +4,8 @@ export interface MigrationStats {
   completed: number;
   /** Failed before cutover: the player stayed on its backend, nothing lost. */
   rolledBack: number;
+  /** The new backend failed after cutover (before the client was live there, or in the overlap window) and the player moved back to its source seamlessly. */
+  movedBack: number;
   /** Failed after cutover: referral to a healthy backend, or a disconnect with a reason. */
   fallbacks: number;
   /** Transfers done by referral because the pool cannot migrate seamlessly. */

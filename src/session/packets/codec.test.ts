@@ -85,7 +85,7 @@ const golden: [SessionPacket, string][] = [
     '10' + '01' + '0162' + 'ac02' + '01' + '0205' + '02' + '020705' + '030c0001' + '01' + '0307',
   ],
   [{ type: 'MigrateAck', epoch: 1 }, '1101'],
-  [{ type: 'ProxyHello', flags: 1, epoch: 0 }, '120100'],
+  [{ type: 'ProxyHello', flags: 3, epoch: 0 }, '120300'],
 ];
 
 describe('session packet codec', () => {
@@ -106,6 +106,9 @@ describe('session packet codec', () => {
     expect(() => decodeSessionPacket(new Uint8Array())).toThrow(DecodeError);
     // reserved flag bit of JoinWorld
     expect(() => decodeSessionPacket(Uint8Array.of(0x0c, 0x00, 0x04))).toThrow(DecodeError);
+    // reserved flag bits of ProxyHello (bits 0 and 1 are defined)
+    expect(() => decodeSessionPacket(Uint8Array.of(0x12, 0x04, 0x00))).toThrow(DecodeError);
+    expect(() => encodeSessionPacket({ type: 'ProxyHello', flags: 4, epoch: 0 })).toThrow();
     // negative view radius
     expect(() => decodeSessionPacket(Uint8Array.of(0x0a, 0, 0, 0x80, 0xbf))).toThrow(DecodeError);
     // empty username

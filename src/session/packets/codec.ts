@@ -88,7 +88,7 @@ const writers: { [T in SessionPacket['type']]: Writer<ByType<T>> } = {
   },
   MigrateAck: (w, p) => writeByte(w, p.epoch),
   ProxyHello: (w, p) => {
-    if (p.flags >> 1 !== 0) throw new EncodeError('reserved ProxyHello flag bits');
+    if (p.flags >> 2 !== 0) throw new EncodeError('reserved ProxyHello flag bits');
     w.writeU8(p.flags);
     writeByte(w, p.epoch);
   },
@@ -207,7 +207,7 @@ const readers: Record<number, Reader> = {
   },
   [PacketKind.MigrateAck]: (r) => ({ type: 'MigrateAck', epoch: r.readU8() }),
   [PacketKind.ProxyHello]: (r) => {
-    const flags = readFlags(r, 1);
+    const flags = readFlags(r, 2);
     return { type: 'ProxyHello', flags, epoch: r.readU8() };
   },
 };

@@ -114,8 +114,9 @@ export type MigrateSetupPacket = SetClientIdPacket | ServerInfoPacket | WorldSet
 
 /**
  * Proxy → client: the session moves to another backend now (seamless migration, DESIGN §5).
- * Applied by the client once it has received `barrier[i].count` messages on each listed link
- * channel (every message the old backend sent before the move), in one tick.
+ * Applied by the client once it has received `barrier[i].count` messages of the previous epoch
+ * on each listed link channel (every reliable message the old backend sent before the move), in
+ * one tick. Messages carry their epoch (`ProxyHello` flag bit 1), so none is counted on the wrong side.
  */
 export interface MigratePacket {
   readonly type: 'Migrate';
@@ -125,7 +126,7 @@ export interface MigratePacket {
   readonly backendId: string;
   /** The new backend's tick (informational: the proxy translates tick-buffered ticks). */
   readonly serverTick: number;
-  /** Per reliable link channel, how many server → client messages precede this packet. */
+  /** Per reliable link channel, how many server → client messages of the previous epoch precede this packet. */
   readonly barrier: readonly { readonly linkChannel: number; readonly count: number }[];
   /** The new backend's setup: SetClientId, ServerInfo, WorldSettings, JoinWorld (in that order). */
   readonly setup: readonly MigrateSetupPacket[];
@@ -139,10 +140,10 @@ export interface MigrateAckPacket {
   readonly epoch: number;
 }
 
-/** Proxy → client during setup: world frames on this session carry a leading epoch byte. */
+/** Proxy → client during setup: world frames and server → client messages carry a leading epoch byte. */
 export interface ProxyHelloPacket {
   readonly type: 'ProxyHello';
-  /** bit 0: world frames carry `u8 epoch` first. Other bits zero. */
+  /** bit 0: world frames carry `u8 epoch` first; bit 1: server → client messages do too. Other bits zero. */
   readonly flags: number;
   /** The initial world epoch. */
   readonly epoch: number;

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EncodeError } from '../../serde/DecodeError.js';
 import { encodeFrame, FRAME_TYPE_CLOSE, FRAME_TYPE_READY, FRAME_TYPE_RESERVED_MIN } from './frame.js';
 import { MemoryStreamNetwork, memoryStreamPair, peerIdentity } from './MemoryStream.js';
+import { StreamRefusedError } from './StreamRefusedError.js';
 import type { StreamConnection } from './types.js';
 
 const RUNS = process.env.BATON_DEEP === '1' ? 500 : 40;
@@ -144,6 +145,28 @@ describe('memoryStreamPair', () => {
     expect(a.sendFrame(1, 0, new Uint8Array(88))).toBe(true);
   });
 
+  it('pause() holds frames (the sender backs up), resume() delivers them in order; a close waits behind them', async () => {
+    const [a, b] = pair({ maxBufferedBytes: 64 });
+    const log = record(b);
+    b.pause();
+    expect(b.paused).toBe(true);
+    let sent = 0;
+    for (let i = 0; i < 50 && a.sendFrame(1, i, Uint8Array.of(i)); i++) sent++;
+    await settle();
+    await settle();
+    // nothing reaches a paused owner, and the sender is held back by its own buffer cap
+    expect(log.frames).toEqual([]);
+    expect(sent).toBeLessThan(50);
+    void a.close('done');
+    await settle();
+    expect(log.closes).toEqual([]);
+    b.resume();
+    b.resume(); // idempotent
+    for (let i = 0; i < 10 && log.closes.length === 0; i++) await settle();
+    expect(log.frames.map((f) => f.sessionId)).toEqual(Array.from({ length: sent }, (_, i) => i));
+    expect(log.closes).toEqual(['peer closed: done']);
+  });
+
   it('a frame larger than the buffer cap still goes when nothing is buffered', () => {
     const [a] = pair({ maxBufferedBytes: 10 });
     expect(a.sendFrame(1, 0, new Uint8Array(500))).toBe(true);
@@ -249,6 +272,24 @@ describe('MemoryStreamNetwork', () => {
     expect(log.closes).toEqual(['peer closed: server closing']);
     expect(server.connections.size).toBe(0);
     await expect(net.client(server.address).connect()).rejects.toThrow(/connection refused/);
+  });
+
+  it("the owner's authorize hook refuses with a StreamRefusedError carrying its reason", async () => {
+    const net = new MemoryStreamNetwork();
+    const server = await net.server().listen();
+    opened.push(server);
+    server.authorize = (peer) =>
+      peer?.commonName === 'proxy-1' ? true : `proxy '${peer?.commonName}' not allowed`;
+    const refusal = await net
+      .client(server.address, { identity: peerIdentity('mallory') })
+      .connect()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(refusal).toBeInstanceOf(StreamRefusedError);
+    expect((refusal as StreamRefusedError).reason).toBe("proxy 'mallory' not allowed");
+    expect(server.stats.connectionsRefused).toBe(1);
   });
 
   it('refuses by authorize verdict and counts it', async () => {

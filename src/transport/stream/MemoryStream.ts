@@ -7,6 +7,7 @@
  */
 import { SeededRandom } from '../../util/SeededRandom.js';
 import { StreamConnectionBase, type StreamLimits } from './StreamConnectionBase.js';
+import { StreamRefusedError } from './StreamRefusedError.js';
 import { createStreamServerStats } from './stats.js';
 import type {
   StreamAddress,
@@ -207,8 +208,12 @@ export interface MemoryStreamClientOptions extends MemoryStreamOptions {
   identity?: StreamPeerIdentity;
 }
 
+/** The refusal of a server that is closing (not a policy verdict). */
+const CLOSING = 'connection refused';
+
 class MemoryStreamServer implements StreamServer {
   onConnection: (connection: StreamConnection) => void = () => {};
+  authorize?: (peer: StreamPeerIdentity | undefined) => true | string;
   readonly stats: StreamServerStats = createStreamServerStats();
   private readonly open = new Set<MemoryStreamConnection>();
   private closing: Promise<void> | undefined;
@@ -225,11 +230,12 @@ class MemoryStreamServer implements StreamServer {
 
   /** Returns the refusal reason, or undefined when accepted. */
   accept(connection: MemoryStreamConnection): string | undefined {
-    if (this.closing) return 'connection refused';
+    if (this.closing) return CLOSING;
     let verdict: true | string = true;
-    if (this.options.authorize) {
+    for (const hook of [this.options.authorize, this.authorize]) {
+      if (!hook || verdict !== true) continue;
       try {
-        verdict = this.options.authorize(connection.peer);
+        verdict = hook(connection.peer);
       } catch {
         verdict = 'authorization failed';
       }
@@ -310,7 +316,8 @@ export class MemoryStreamNetwork {
         const refusal = server.accept(serverEnd);
         if (refusal !== undefined) {
           void clientEnd.close();
-          throw new Error(`memory stream: ${refusal}`);
+          if (refusal === CLOSING) throw new Error(`memory stream: ${refusal}`);
+          throw new StreamRefusedError(refusal);
         }
         return clientEnd;
       },

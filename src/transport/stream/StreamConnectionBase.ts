@@ -70,6 +70,8 @@ export abstract class StreamConnectionBase implements StreamConnection {
   private closeDecided = false;
   private pendingClose: string | undefined;
   private blocked = false;
+  /** The owner asked for no more frames ({@link pause}) until {@link resume}. */
+  private ownerPaused = false;
   private shutdownPromise: Promise<void> | undefined;
   private readonly finishedCallbacks: (() => void)[] = [];
   private isFinished = false;
@@ -98,6 +100,23 @@ export abstract class StreamConnectionBase implements StreamConnection {
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  get paused(): boolean {
+    return this.ownerPaused;
+  }
+
+  pause(): void {
+    if (this.ownerPaused || !this.open) return;
+    this.ownerPaused = true;
+    this.pauseReading();
+  }
+
+  resume(): void {
+    if (!this.ownerPaused) return;
+    this.ownerPaused = false;
+    // frames held meanwhile go first, on a microtask: never inside the owner's own call
+    this.scheduleFlush();
   }
 
   get onFrame(): StreamFrameHandler {
@@ -232,7 +251,7 @@ export abstract class StreamConnectionBase implements StreamConnection {
       return;
     }
     this.stats.framesReceived++;
-    if (this.frameHandler && this.held.length === 0) {
+    if (this.frameHandler && this.held.length === 0 && !this.ownerPaused) {
       this.callHandler(this.frameHandler, type, sessionId, payload);
       return;
     }
@@ -294,11 +313,11 @@ export abstract class StreamConnectionBase implements StreamConnection {
   }
 
   private flush(): void {
-    while (this.held.length > 0 && this.frameHandler && !this.closedByOwner) {
+    while (this.held.length > 0 && this.frameHandler && !this.closedByOwner && !this.ownerPaused) {
       const frame = this.held.shift()!;
       this.callHandler(this.frameHandler, frame.type, frame.sessionId, frame.payload);
     }
-    if (this.held.length > 0 || this.closedByOwner) return;
+    if (this.held.length > 0 || this.closedByOwner || this.ownerPaused) return;
     if (this.pendingClose !== undefined) {
       if (!this.closeHandler) return;
       const reason = this.pendingClose;

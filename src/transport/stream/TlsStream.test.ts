@@ -2,20 +2,21 @@ import { X509Certificate } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../testing/waitFor.js';
-import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
-import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import {
   type CertificateAndKey,
   createTestCertificates,
   type TestCertificates,
-} from './testing/testCertificates.js';
+} from '../../../test/helpers/testCertificates.js';
+import { waitFor } from '../testing/waitFor.js';
+import { encodeFrame, FRAME_TYPE_RESERVED_MIN } from './frame.js';
+import { StreamRefusedError } from './StreamRefusedError.js';
+import { type TlsStreamServerOptions, tlsStreamClient, tlsStreamServer } from './TlsStream.js';
 import type { StreamConnection, StreamServer } from './types.js';
 
 let certs: TestCertificates;
 
-beforeAll(() => {
-  certs = createTestCertificates();
+beforeAll(async () => {
+  certs = await createTestCertificates();
 });
 
 afterAll(() => {
@@ -277,6 +278,43 @@ describe('TLS stream, mutual authentication', () => {
     });
     await expectRefused(server, connect(server), /proxy proxy-1 not allowed/);
     expect(server.stats.connectionsRefused).toBe(1);
+  });
+
+  it("the owner's authorize hook refuses before READY; the client gets a StreamRefusedError with the reason", async () => {
+    const server = await listen();
+    server.authorize = (peer) => `proxy ${peer?.commonName} is not on the list`;
+    const refusal = await connect(server).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refusal).toBeInstanceOf(StreamRefusedError);
+    expect((refusal as StreamRefusedError).reason).toBe('proxy proxy-1 is not on the list');
+    expect(server.stats.connectionsRefused).toBe(1);
+    expect(server.stats.connectionsAccepted).toBe(0);
+  });
+
+  it('pause() stops reading the socket: the sender backs up; resume() delivers everything in order', async () => {
+    const server = await listen();
+    const accepted: StreamConnection[] = [];
+    const got: number[] = [];
+    server.onConnection = (c) => {
+      accepted.push(c);
+      c.onFrame = (_type, sessionId) => got.push(sessionId);
+    };
+    const client = await connect(server);
+    await waitFor(() => accepted.length === 1);
+    accepted[0].pause();
+    const payload = new Uint8Array(16 * 1024);
+    let sent = 0;
+    // bounded: the client's 8 MiB buffer cap stops it once the paused socket backs up
+    for (let i = 1; i <= 4096 && client.sendFrame(1, i, payload); i++) sent++;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(client.bufferedBytes).toBeGreaterThan(0);
+    const whilePaused = got.length;
+    expect(whilePaused).toBeLessThan(sent);
+    accepted[0].resume();
+    await waitFor(() => got.length === sent, 10_000);
+    expect(got).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
   });
 
   it('an oversize frame closes the connection with a reason, counted', async () => {

@@ -25,6 +25,7 @@ import {
   connect as tlsConnect,
 } from 'node:tls';
 import { StreamConnectionBase, type StreamLimits } from './StreamConnectionBase.js';
+import { StreamRefusedError } from './StreamRefusedError.js';
 import { createStreamServerStats } from './stats.js';
 import type {
   StreamAddress,
@@ -266,6 +267,7 @@ function settingsOf(options: TlsStreamCommonOptions): Settings {
 
 class TlsStreamServer implements StreamServer {
   onConnection: (connection: StreamConnection) => void = () => {};
+  authorize?: (peer: StreamPeerIdentity | undefined) => AuthorizeVerdict;
   readonly stats: StreamServerStats = createStreamServerStats();
   private readonly open = new Set<TlsStreamConnection>();
   /** Every TCP socket, handshaking or not, so `close()` can cut the ones still handshaking. */
@@ -319,10 +321,11 @@ class TlsStreamServer implements StreamServer {
       peer,
       settingsOf(this.options),
     );
-    const verdict =
+    let verdict =
       this.open.size >= (this.options.maxConnections ?? Number.POSITIVE_INFINITY)
         ? 'server full'
         : runAuthorize(this.options.authorize, peer);
+    if (verdict === true) verdict = runAuthorize(this.authorize, peer);
     if (verdict !== true) {
       this.stats.connectionsRefused++;
       void connection.close(verdict);
@@ -397,6 +400,8 @@ export function tlsStreamServer(options: TlsStreamServerOptions): StreamServerTr
 }
 
 let nextClientId = 0;
+/** How a CLOSE frame's reason is reported: before READY it is the server's refusal. */
+const REFUSED_PREFIX = 'peer closed: ';
 
 /**
  * A TLS stream client that presents its certificate and verifies the server's. `connect()`
@@ -452,7 +457,11 @@ export function tlsStreamClient(options: TlsStreamClientOptions): StreamClientTr
           // the server verifies our certificate after our side of the handshake is done (TLS 1.3) and
           // refuses it by closing, without an alert: a close before READY means "not accepted"
           conn.onClose = (reason) =>
-            fail(new Error(`tls stream: the server did not accept the connection (${reason})`));
+            fail(
+              reason.startsWith(REFUSED_PREFIX)
+                ? new StreamRefusedError(reason.slice(REFUSED_PREFIX.length))
+                : new Error(`tls stream: the server did not accept the connection (${reason})`),
+            );
           conn.expectReady(() => {
             if (settled) return;
             settled = true;

@@ -25,6 +25,7 @@ export {
   peerIdentity,
 } from './MemoryStream.js';
 export { DEFAULT_MAX_BUFFERED_BYTES, type StreamLimits } from './StreamConnectionBase.js';
+export { StreamRefusedError } from './StreamRefusedError.js';
 export {
   type AuthorizeVerdict,
   identityFromCertificate,

@@ -77,6 +77,11 @@ export type StreamFrameHandler = (type: number, sessionId: number, payload: Uint
  * `onFrame` is set are held (the socket is paused meanwhile, so TCP flow control bounds
  * them) and delivered in order once it is set.
  *
+ * **Flow control.** `pause()` stops handing frames to `onFrame` and stops reading the
+ * underlying stream (TCP flow control then slows the peer down); frames already read are held,
+ * at most one read's worth, and come first after `resume()` (on a microtask). A peer that closes
+ * meanwhile is reported after them. Nothing is dropped.
+ *
  * **Closing.** `onClose(reason)` is called exactly once when the connection ends for any reason
  * other than the owner's own `close()`: the peer closed (`'peer closed: <its reason>'` or
  * `'peer closed'`), a socket error (`'connection error: <code>'`), or a protocol violation by
@@ -103,6 +108,12 @@ export interface StreamConnection {
   onClose: (reason: string) => void;
   /** Called after a backpressure refusal once there is room again. */
   onDrain: () => void;
+  /** True between `pause()` and `resume()`. */
+  readonly paused: boolean;
+  /** Stop delivering frames and reading the stream (flow control by the owner). Idempotent. */
+  pause(): void;
+  /** Deliver held frames, then read again. Idempotent. */
+  resume(): void;
   /** Queue one frame; see the interface notes for when it returns false or throws. */
   sendFrame(type: number, sessionId: number, payload: Uint8Array): boolean;
   /**
@@ -130,6 +141,13 @@ export interface StreamServer {
   readonly address: StreamAddress;
   /** Called for every accepted (authenticated) connection. Set it before connections arrive. */
   onConnection: (connection: StreamConnection) => void;
+  /**
+   * The owner's check of an authenticated peer, run before the connection is accepted (before
+   * READY on TLS), after the transport's own `authorize` option: `true` accepts, a string
+   * refuses with that reason (the client's `connect()` rejects with a `StreamRefusedError`
+   * carrying it). A throwing hook refuses.
+   */
+  authorize?: (peer: StreamPeerIdentity | undefined) => true | string;
   /** Open connections. */
   readonly connections: ReadonlySet<StreamConnection>;
   /** Stop listening, close every connection (no `onClose` for them), resolve when all are gone. Idempotent. */
@@ -146,6 +164,9 @@ export interface StreamServerTransport {
 /** A factory that opens a client connection: `tlsStreamClient(…)`, `network.client(address)`. */
 export interface StreamClientTransport {
   readonly kind: StreamAddress['transport'];
-  /** Resolves once the peer accepted the connection; rejects with the reason otherwise. */
+  /**
+   * Resolves once the peer accepted the connection; rejects with the reason otherwise — a
+   * `StreamRefusedError` when the server authenticated us and refused with a reason.
+   */
   connect(): Promise<StreamConnection>;
 }
