@@ -111,7 +111,7 @@ describe('SendChannel', () => {
     const ch = new SendChannel(0, MODE_SEQUENCED_UNRELIABLE, 1, true, false);
     const q = ch.unreliable;
     const payloads = Array.from({ length: 40 }, (_, i) => new Uint8Array(100 + i * 7).fill(i));
-    payloads.forEach((p, i) => q.push(p, 1000 + i, p.length + 4));
+    for (const [i, p] of payloads.entries()) q.push(p, 1000 + i, p.length + 4);
     payloads[0].fill(0xff); // the queue holds a copy
     expect(q.size).toBe(40);
     for (let i = 0; i < 40; i++) {
