@@ -9,7 +9,10 @@ import { runMigrationDemo } from '../src/cli/migrationDemo.js';
  * The demo page in Chromium: `npm run demo`'s migration demo with its page; the tab is a player
  * connected through the proxy's WebSocket listener, the test holds the arrow keys to walk it
  * across the border between the two backends' regions, and each crossing migrates it. The
- * assertions read the page's own counters. A screenshot goes to `test-results/`.
+ * assertions read the page's own counters. Then the test closes the tab's WebSocket, as a lost
+ * network would, and the page's session resumes on a new one (the proxy keeps the backend
+ * session meanwhile), after which it crosses a border once more. A screenshot goes to
+ * `test-results/`.
  */
 const CHROMIUM = process.env.BATON_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -24,6 +27,8 @@ interface PageState {
   migrations: number;
   disconnects: number;
   lastDisconnect: string;
+  resumes: number;
+  resuming: boolean;
   sent: number;
   processed: number;
   lost: number;
@@ -46,10 +51,13 @@ async function until(tab: Page, ok: (s: PageState) => boolean, ms: number): Prom
 }
 
 describe.skipIf(!haveChromium)('demo page in Chromium', () => {
-  it('the visitor walks across region borders, is migrated each time, loses no input', async () => {
+  it('the visitor walks across region borders, is migrated each time, resumes after a drop, loses no input', async () => {
     const lines: string[] = [];
+    // the demo runs until the test is done with it (the duration is only a bound)
+    const stop = new AbortController();
     const demo = runMigrationDemo({
-      durationSeconds: 50,
+      signal: stop.signal,
+      durationSeconds: 90,
       transport: 'udp',
       bots: 3,
       page: { port: 0 },
@@ -91,6 +99,20 @@ describe.skipIf(!haveChromium)('demo page in Chromium', () => {
           await tab.screenshot({ path: resolve(testOutput, 'demo-page.png') });
         }
       }
+      // the tab's connection drops while it walks: the session resumes, the walk goes on
+      const key = s.x < 0 ? 'ArrowRight' : 'ArrowLeft';
+      await tab.keyboard.down(key);
+      await new Promise((r) => setTimeout(r, 300));
+      await tab.evaluate(() =>
+        (globalThis as unknown as { batonDropConnection(): void }).batonDropConnection(),
+      );
+      s = await until(tab, (q) => q.resumes === 1 && !q.resuming, 15_000);
+      expect(s.resumes, s.lastDisconnect).toBe(1);
+      const before = s.migrations;
+      s = await until(tab, (q) => q.migrations > before, 15_000);
+      await tab.keyboard.up(key);
+      expect(s.migrations).toBe(before + 1);
+
       // every input the tab sent is processed once: the page's own counters, settled
       s = await until(tab, (q) => q.processed === q.sent, 10_000);
       await new Promise((r) => setTimeout(r, 2200));
@@ -103,9 +125,12 @@ describe.skipIf(!haveChromium)('demo page in Chromium', () => {
       expect(await tab.textContent('#c-you-lost')).toBe('0');
       expect(await tab.textContent('#c-you-disconnects')).toBe('0');
       expect(Number(await tab.textContent('#c-you-migrations'))).toBe(s.migrations);
+      expect(await tab.textContent('#c-you-resumes')).toBe('1');
+      expect(await tab.textContent('#c-you-state')).toBe('connected');
       expect(pageErrors).toEqual([]);
     } finally {
       await browser.close();
+      stop.abort();
     }
     // the demo itself ends well: the bots lost nothing either
     expect(await demo, lines.join('\n')).toBe(true);

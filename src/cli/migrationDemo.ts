@@ -129,6 +129,8 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
       ticketKeys,
       authenticator: new OfflineAuthenticator(),
       log,
+      // a page's tab that loses its connection resumes the same session (the page's window is 10 s)
+      ...(o.page ? { resumeWindowMs: 12_000 } : {}),
     });
     const [address, pageAddress] = await proxy.start();
     log(

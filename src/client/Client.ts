@@ -83,6 +83,13 @@ export interface ClientOptions {
    */
   followReferrals?: (to: { host: string; port: number }) => DatagramClientTransport;
   /**
+   * Session resume window, ms: when the connection drops, reconnect through the same transport
+   * factory and continue the same session (same user, same entities, nothing lost either way)
+   * if the server (or proxy) keeps it that long (its `resumeWindowMs`). Events: `resuming`,
+   * then `resumed` (or `disconnect`). Default 0: a drop ends the session.
+   */
+  resumeWindowMs?: number;
+  /**
    * Bounds of the seamless-migration barrier on a proxied session (defaults: 4 pending
    * Migrates, 4096 held messages, 4 MiB held). Beyond them the client disconnects with the reason.
    */
@@ -130,6 +137,10 @@ export type ClientEvents<C extends string> = ClientWorldEvents & {
    * the old world left and the new backend's setup took effect in one tick.
    */
   migrated: (info: MigratedInfo) => void;
+  /** The connection dropped; the client is reconnecting to resume the session (`resumeWindowMs`). */
+  resuming: (reason: string) => void;
+  /** The session continues on a new connection: nothing was lost. */
+  resumed: () => void;
 };
 
 /** Counters of the client. */
@@ -234,6 +245,9 @@ export class Client<C extends string = string> extends TypedEmitter<ClientEvents
       connectRetryMs: options.connectRetryMs,
       verifyServer: options.verifyServer,
       redeemGrant: options.redeemGrant,
+      resumeWindowMs: options.resumeWindowMs,
+      onResuming: (reason) => this.emit('resuming', reason),
+      onResumed: () => this.emit('resumed'),
       onAccepted: (info) => {
         this.id = info.clientId;
         this.serverInfo = info.serverInfo;

@@ -7,6 +7,7 @@ export {
   browserWebSocketClient,
   MemoryHub,
   type WebRtcClientOptions,
+  type WebSocketConstructor,
 } from '../transport/browser.js';
 export { ClientWorld } from '../world/ClientWorld.js';
 export { type AuthorityStatus, Entity, type ReplicationConfig } from '../world/Entity.js';

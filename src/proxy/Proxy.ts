@@ -158,6 +158,13 @@ export interface ProxyOptions {
   /** Most players still in the handshake (or closing) at once, beyond → "server busy"; separate from maxPlayers (default max(256, maxPlayers)). */
   maxPendingHandshakes?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Session resume window, ms: a player whose transport drops (a WebSocket closes, UDP falls
+   * silent past the link timeout) keeps its session (and its backend session, which sees nothing) this long, for its client (with the same
+   * `resumeWindowMs`) to come back from a new connection; queued traffic both ways is kept and
+   * delivered once. Default 0: a drop ends the session.
+   */
+  resumeWindowMs?: number;
   link?: SessionLinkOptions;
   linkFactory?: LinkFactory;
   clock?: Clock;
@@ -441,6 +448,7 @@ export class Proxy extends TypedEmitter<ProxyEvents> {
       maxPlayers: options.maxPlayers ?? 4096,
       maxPendingHandshakes: options.maxPendingHandshakes ?? Math.max(256, options.maxPlayers ?? 4096),
       handshakeTimeoutMs: options.handshakeTimeoutMs,
+      resumeWindowMs: options.resumeWindowMs,
       link: options.link,
       onInbound: () => this.schedule(),
       deferAccept: (s, d) => this.route(s, d),

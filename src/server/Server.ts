@@ -118,6 +118,13 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** How long a disconnected session lingers so Disconnect is delivered (default 1000 ms). */
   lingerMs?: number;
+  /**
+   * Session resume window, ms: a player whose transport drops (a WebSocket closes, UDP falls
+   * silent past the link timeout) keeps its session this long, for its client (with the same
+   * `resumeWindowMs`) to come back from a new connection; queued traffic both ways is kept and
+   * delivered once. Default 0: a drop ends the session.
+   */
+  resumeWindowMs?: number;
   /** Link tuning (MTU, heartbeat, timeout, bandwidth…). */
   link?: SessionLinkOptions;
   /** Bounds of the Connect reassembly table. */
@@ -404,6 +411,7 @@ export class Server<C extends string = string> extends TypedEmitter<ServerEvents
       maxPendingHandshakes: options.maxPendingHandshakes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       lingerMs: options.lingerMs,
+      resumeWindowMs: options.resumeWindowMs,
       link: options.link,
       reassembly: options.reassembly,
       admit: (connect, address) =>

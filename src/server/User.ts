@@ -18,8 +18,6 @@ export class User {
   /** The player's stable identity: the same on every backend and across migrations (from its Connect, vouched for by the proxy). */
   readonly uuid: string;
   readonly username: string;
-  /** "udp:127.0.0.1:5000", "websocket:ws#3", "memory:mem#1". */
-  readonly address: string;
   readonly transport: TransportAddress['transport'];
   readonly clientType: string;
   readonly language: string;
@@ -48,12 +46,19 @@ export class User {
     this.id = session.id;
     this.uuid = c.uuid;
     this.username = c.username;
-    this.address = session.address;
     this.transport = session.transport;
     this.clientType = c.clientType;
     this.language = c.language;
     this.identityToken = c.identityToken;
     this.referralData = c.referralData;
+  }
+
+  /**
+   * "udp:127.0.0.1:5000", "websocket:ws#3", "memory:mem#1": where the user is now (a session
+   * that resumed after a dropped connection has a new address).
+   */
+  get address(): string {
+    return this.session.address;
   }
 
   /**

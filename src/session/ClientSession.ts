@@ -20,6 +20,7 @@ import {
   decodeSessionLink,
   encodeConnectRequest,
 } from './packets/connectionless.js';
+import { encodeResume } from './packets/resume.js';
 import type {
   AuthGrantPacket,
   ConnectPacket,
@@ -82,6 +83,17 @@ export interface ClientSessionOptions {
   readonly onControl: (packet: SessionPacket) => void;
   /** The accepted session ended (not called for a failed connect). */
   readonly onClosed: (reason: string) => void;
+  /**
+   * Session resume: when the transport of an accepted session drops (or the link times out),
+   * open a new one through the same transport factory and present a Resume request for up to
+   * this many ms; the link carries on, so nothing queued either way is lost. The server must
+   * keep sessions at least as long (its `resumeWindowMs`). Default 0: a drop ends the session.
+   */
+  readonly resumeWindowMs?: number;
+  /** The transport dropped and the session is trying to resume (with resume on). */
+  readonly onResuming?: (reason: string) => void;
+  /** The session resumed on a new transport. */
+  readonly onResumed?: () => void;
 }
 
 /** Where a client session is. */
@@ -129,7 +141,10 @@ export class ClientSession {
   link?: LinkLike;
   pipe?: LinkPipe;
   private socket?: DatagramClientSocket;
-  private queue: (Uint8Array | { closed: string })[] = [];
+  private transport?: DatagramClientTransport;
+  /** Set while the session is resuming after a transport drop. */
+  private resuming?: { since: number; nextResumeAt: number; opening: boolean };
+  private queue: (Uint8Array | { closed: string; socket: DatagramClientSocket })[] = [];
   private connectDatagrams: Uint8Array[] = [];
   private connectBytes: Uint8Array = new Uint8Array(0);
   private cookie: Uint8Array = new Uint8Array(0);
@@ -196,13 +211,13 @@ export class ClientSession {
       throw this.failure ?? new ConnectError('closed', 'closed while opening the transport');
     }
     this.socket = socket;
+    this.transport = transport;
     this.mtu = Math.min(this.o.link?.mtu ?? DEFAULT_MTU, socket.maxDatagramSize);
     const nonceBytes = randomBytes(4);
     this.nonce = (nonceBytes[0] | (nonceBytes[1] << 8) | (nonceBytes[2] << 16) | (nonceBytes[3] << 24)) >>> 0;
     this.connectBytes = bytes;
     this.connectDatagrams = encodeConnectRequest(bytes, this.nonce, this.mtu);
-    socket.onDatagram = (data) => this.enqueue(data);
-    socket.onClosed = (reason) => this.enqueue({ closed: reason });
+    this.listenTo(socket);
     const now = this.o.clock.now();
     const result = new Promise<AcceptInfo>((resolve, reject) => {
       this.pending = { resolve, reject };
@@ -224,6 +239,9 @@ export class ClientSession {
       if (this.isClosed()) return;
       try {
         if (item instanceof Uint8Array) this.handleDatagram(item);
+        else if (item.socket !== this.socket)
+          continue; // a socket already left behind
+        else if (this.canResume()) this.startResume(`transport closed: ${item.closed}`);
         else this.end(`transport closed: ${item.closed}`, 'closed', false);
       } catch (error) {
         this.stats.dropped.internalErrors++;
@@ -237,9 +255,14 @@ export class ClientSession {
       return;
     }
     if (this.state === 'connecting' && !this.grant && now >= this.nextConnectAt) this.sendConnect(now);
-    if (this.link?.timedOut) {
-      this.end('timed out', 'timeout', false);
-      return;
+    if (this.resuming) this.stepResume(now);
+    if (this.isClosed()) return;
+    if (!this.resuming && this.link?.timedOut) {
+      if (this.canResume()) this.startResume('timed out');
+      else {
+        this.end('timed out', 'timeout', false);
+        return;
+      }
     }
     if (this.link?.evicted) {
       this.end('receive buffers over the memory budget', 'closed', true);
@@ -276,7 +299,65 @@ export class ClientSession {
 
   // ---- internals ----
 
-  private enqueue(item: Uint8Array | { closed: string }): void {
+  private listenTo(socket: DatagramClientSocket): void {
+    socket.onDatagram = (data) => this.enqueue(data);
+    socket.onClosed = (reason) => this.enqueue({ closed: reason, socket });
+  }
+
+  /** Resume is on and there is a session to resume. */
+  private canResume(): boolean {
+    return (this.o.resumeWindowMs ?? 0) > 0 && this.state === 'connected' && this.transport !== undefined;
+  }
+
+  /** The transport dropped: leave it, and open a new one to present the Resume request on. */
+  private startResume(reason: string): void {
+    const now = this.o.clock.now();
+    this.resuming = { since: now, nextResumeAt: now, opening: false };
+    const old = this.socket;
+    this.socket = undefined; // the link's sends are dropped until a new socket is up (it resends)
+    void old?.close();
+    this.o.onResuming?.(reason);
+  }
+
+  private stepResume(now: number): void {
+    const r = this.resuming!;
+    if (now - r.since > this.o.resumeWindowMs!) {
+      this.resuming = undefined;
+      this.end('resume failed: the window expired', 'timeout', false);
+      return;
+    }
+    if (!this.socket) {
+      if (!r.opening && now >= r.nextResumeAt) this.openForResume(r);
+      return;
+    }
+    if (now >= r.nextResumeAt) {
+      this.transmit(encodeResume({ nonce: this.nonce, grant: this.grant!.authorizationGrant }));
+      r.nextResumeAt = now + this.retryMs;
+    }
+  }
+
+  private openForResume(r: NonNullable<ClientSession['resuming']>): void {
+    r.opening = true;
+    this.transport!.connect().then(
+      (socket) => {
+        r.opening = false;
+        if (this.resuming !== r || this.isClosed()) {
+          void socket.close();
+          return;
+        }
+        this.socket = socket;
+        this.listenTo(socket);
+        r.nextResumeAt = this.o.clock.now();
+      },
+      () => {
+        // no network yet: try again after the retry interval
+        r.opening = false;
+        r.nextResumeAt = this.o.clock.now() + this.retryMs;
+      },
+    );
+  }
+
+  private enqueue(item: Uint8Array | { closed: string; socket: DatagramClientSocket }): void {
     if (this.queue.length >= (this.o.maxQueuedDatagrams ?? 4096)) {
       this.stats.dropped.queueOverflow++;
       return;
@@ -320,6 +401,11 @@ export class ClientSession {
       return;
     }
     if (!this.link) this.createLink();
+    if (this.resuming && this.socket) {
+      // the server's link speaks to our new address: the session moved
+      this.resuming = undefined;
+      this.o.onResumed?.();
+    }
     try {
       this.link!.receive(data);
     } catch (error) {

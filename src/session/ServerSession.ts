@@ -28,14 +28,20 @@ export class ServerSession {
   deferred = false;
   /** Set once the session accepted: the reason it ended, once it did. */
   closeReason?: string;
+  /**
+   * Session resume: when the peer's transport went away (or fell silent past the link timeout)
+   * while the session waits for the client to come back from a new address.
+   */
+  detachedAt?: number;
 
   constructor(
     /** Session id; becomes the client id sent in SetClientId. */
     readonly id: number,
-    /** Internal routing key (listen socket index + peer id). */
-    readonly key: string,
+    /** Internal routing key (listen socket index + peer id); changes when the session resumes. */
+    public key: string,
     readonly socketIndex: number,
-    readonly peer: PeerId,
+    /** The peer's transport id; changes when the session resumes from a new address. */
+    public peer: PeerId,
     readonly transport: TransportAddress['transport'],
     /** The client's Connect, as received (a proxy replays it). */
     readonly connect: ConnectPacket,

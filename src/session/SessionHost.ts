@@ -30,6 +30,7 @@ import {
   MIN_CONNECT_DATAGRAM_BYTES,
 } from './packets/connectionless.js';
 import { RejectCode } from './packets/kinds.js';
+import { decodeResume, RESUME_KIND } from './packets/resume.js';
 import type { ConnectPacket, SessionPacket } from './packets/types.js';
 import { randomBytes } from './packets/uuid.js';
 import { type RetryCookieOptions, RetryCookies } from './RetryCookie.js';
@@ -55,6 +56,13 @@ export interface SessionHostOptions {
   readonly handshakeTimeoutMs?: number;
   /** How long a closing session is kept so the link can deliver Disconnect (default 1000 ms). */
   readonly lingerMs?: number;
+  /**
+   * Session resume: an accepted session whose transport drops (a WebSocket closes, a UDP peer
+   * falls silent past the link timeout) is kept this many ms for its client to come back from
+   * a new address with a Resume request; its link keeps everything queued meanwhile. Default 0:
+   * off, a drop ends the session.
+   */
+  readonly resumeWindowMs?: number;
   readonly link?: SessionLinkOptions;
   readonly reassembly?: ReassemblerLimits;
   /**
@@ -84,6 +92,8 @@ export interface SessionHostOptions {
   readonly deferAccept?: (session: ServerSession, decision: AuthDecision & { ok: true }) => void;
   /** Called whenever a datagram was queued (an owner that processes input at once schedules `receive()`). */
   readonly onInbound?: () => void;
+  /** A session resumed from a new client address (its `address` changed). */
+  readonly onResumed?: (session: ServerSession) => void;
 }
 
 /** Counters of everything the session host received, sent, and refused. */
@@ -98,6 +108,8 @@ export interface SessionHostStats {
   retriesSent: number;
   handshakesStarted: number;
   sessionsAccepted: number;
+  /** Sessions moved to a new client address by a Resume request. */
+  sessionsResumed: number;
   dropped: {
     /** Datagrams or control packets that failed to decode. */
     malformed: number;
@@ -146,6 +158,7 @@ export class SessionHost {
     retriesSent: 0,
     handshakesStarted: 0,
     sessionsAccepted: 0,
+    sessionsResumed: 0,
     dropped: {
       malformed: 0,
       unknownPeer: 0,
@@ -182,6 +195,7 @@ export class SessionHost {
   private readonly maxPending: number;
   private readonly handshakeTimeoutMs: number;
   private readonly lingerMs: number;
+  private readonly resumeWindowMs: number;
   private readonly maxQueued: number;
   private readonly maxQueuedBytes: number;
 
@@ -193,6 +207,7 @@ export class SessionHost {
     this.maxPending = o.maxPendingHandshakes ?? 256;
     this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? 5000;
     this.lingerMs = o.lingerMs ?? 1000;
+    this.resumeWindowMs = o.resumeWindowMs ?? 0;
     this.maxQueued = o.maxQueuedDatagrams ?? 16384;
     this.maxQueuedBytes = o.maxQueuedBytes ?? 16 * 1024 * 1024;
   }
@@ -276,8 +291,11 @@ export class SessionHost {
         if (now >= s.closeDeadline) this.destroy(s);
       } else if (s.state !== 'accepted' && now >= s.handshakeDeadline) {
         this.reject(s, RejectCode.HandshakeTimeout, 'handshake timed out');
+      } else if (s.detachedAt !== undefined) {
+        if (now - s.detachedAt > this.resumeWindowMs) this.close(s, 'resume window expired', false);
       } else if (s.link.timedOut) {
-        this.close(s, 'timed out', false);
+        if (this.canResume(s)) s.detachedAt = now;
+        else this.close(s, 'timed out', false);
       } else if (s.link.evicted) {
         this.stats.dropped.receiveBudgetEvictions++;
         this.closeOrReject(s, EVICTED_REASON);
@@ -364,7 +382,8 @@ export class SessionHost {
     if (!data) {
       // connection-oriented transport: the peer is gone, nobody to tell
       const s = this.sessions.get(`${item.socket}|${item.peer}`);
-      if (s && s.state !== 'closing') this.close(s, 'connection closed', false);
+      if (s && this.canResume(s)) s.detachedAt ??= this.o.clock.now();
+      else if (s && s.state !== 'closing') this.close(s, 'connection closed', false);
       else if (s) this.destroy(s);
       return;
     }
@@ -372,6 +391,10 @@ export class SessionHost {
     this.stats.bytesIn += data.length;
     if (data.length === 0) {
       this.stats.dropped.malformed++;
+      return;
+    }
+    if (data[0] === RESUME_KIND) {
+      this.resume(item.socket, item.peer, data);
       return;
     }
     if (data[0] >= 0x40) {
@@ -387,6 +410,8 @@ export class SessionHost {
     s.bound = true; // the client sends link packets only once it took one of ours: stop wrapping
     try {
       s.link.receive(data);
+      // a detached session that hears from its peer again (a UDP outage that ended) is back
+      s.detachedAt = undefined;
     } catch (error) {
       if (error instanceof DecodeError) this.stats.dropped.malformed++;
       else {
@@ -405,6 +430,62 @@ export class SessionHost {
     if (s) cache?.set(peer, s);
     else if (cached !== undefined) cache?.delete(peer);
     return s;
+  }
+
+  /** Resume is on and the session is one a client may come back to. */
+  private canResume(s: ServerSession): boolean {
+    return this.resumeWindowMs > 0 && s.state === 'accepted' && !this.closing;
+  }
+
+  /**
+   * A Resume request: the session whose grant and nonce it presents moves to this address (same
+   * listen socket: same transport, same MTU). Its link carries on, so whatever either side had
+   * queued or unacknowledged flows again, once and in order. Anything that does not match is
+   * dropped and counted, with no answer.
+   */
+  private resume(socket: number, peer: PeerId, data: Uint8Array): void {
+    let request: ReturnType<typeof decodeResume>;
+    try {
+      request = decodeResume(data);
+    } catch {
+      this.stats.dropped.malformed++;
+      return;
+    }
+    const key = `${socket}|${peer}`;
+    const existing = this.sessions.get(key);
+    if (existing) {
+      // a resend of a Resume that already moved the session, or someone else's address
+      if (existing.nonce !== request.nonce) this.stats.dropped.unexpected++;
+      return;
+    }
+    let s: ServerSession | undefined;
+    for (const candidate of this.sessions.values()) {
+      if (
+        candidate.nonce === request.nonce &&
+        candidate.socketIndex === socket &&
+        this.canResume(candidate) &&
+        sameBytes(candidate.authorizationGrant, request.grant)
+      ) {
+        s = candidate;
+        break;
+      }
+    }
+    if (!s) {
+      this.stats.dropped.unexpected++;
+      return;
+    }
+    const cache = this.byPeer[socket];
+    if (cache?.get(s.peer) === s) cache.delete(s.peer);
+    this.sessions.delete(s.key);
+    // the old address is dead to us (a WebSocket that closed, a UDP port the client left)
+    this.sockets[socket]?.disconnectPeer(s.peer);
+    s.key = key;
+    s.peer = peer;
+    s.detachedAt = undefined;
+    this.sessions.set(key, s);
+    this.stats.sessionsResumed++;
+    this.o.onResumed?.(s);
+    this.touch(s);
   }
 
   private handleConnectionless(socket: number, peer: PeerId, key: string, data: Uint8Array): void {
@@ -760,6 +841,14 @@ export const EVICTED_REASON = 'receive buffers over the memory budget (this peer
 
 /** Room for a world frame in one link packet (moved to linkTypes; re-exported for callers). */
 export { worldFrameRoom } from './linkTypes.js';
+
+/** Equal bytes, compared without an early exit (the grant is a secret). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';

@@ -42,6 +42,7 @@ export function demoPageHtml(playerUrl: string): string {
       <dt>you: inputs sent / processed</dt><dd id="c-you-inputs">0 / 0</dd>
       <dt>you: inputs lost</dt><dd id="c-you-lost">0</dd>
       <dt>you: disconnects</dt><dd id="c-you-disconnects">0</dd>
+      <dt>you: resumed after a drop</dt><dd id="c-you-resumes">0</dd>
     </dl>
     <ul id="log"></ul>
   </aside>

@@ -3,7 +3,7 @@
  * the visitor is a player connected through the proxy over the browser's WebSocket, moved with
  * the arrow keys; the canvas draws the whole cluster from the page server's snapshots.
  */
-import { browserWebSocketClient, Client } from '../../../client/browser.js';
+import { browserWebSocketClient, Client, type WebSocketConstructor } from '../../../client/browser.js';
 import {
   type DemoMigrationEvent,
   type DemoSnapshot,
@@ -17,6 +17,8 @@ import { Input, protocol } from '../protocol.js';
 const STEP = 2;
 /** Inputs still unprocessed this long after the last one was sent count as lost. */
 const SETTLE_MS = 2000;
+/** A dropped connection (tab backgrounded, Wi-Fi switch) resumes the same session within this. */
+const RESUME_WINDOW_MS = 10_000;
 const COLOURS = ['#4f8fe8', '#e8a14f', '#5fc27a', '#c25fb8', '#e05d5d', '#48c0c0'];
 
 /** The page's own counters, also read by the browser test. */
@@ -28,6 +30,9 @@ const state = {
   migrations: 0,
   disconnects: 0,
   lastDisconnect: '',
+  /** Dropped connections the session resumed from, and whether one is being resumed now. */
+  resumes: 0,
+  resuming: false,
   sent: 0,
   processed: 0,
   lost: 0,
@@ -37,6 +42,19 @@ const state = {
   snapshots: 0,
 };
 (globalThis as unknown as { batonDemo: typeof state }).batonDemo = state;
+
+/** The page's WebSocket connections, newest last (the test closes the current one to drop it). */
+const sockets: WebSocket[] = [];
+class TrackedWebSocket extends WebSocket {
+  constructor(url: string) {
+    super(url);
+    sockets.push(this);
+    if (sockets.length > 4) sockets.shift();
+  }
+}
+/** Drops the connection as a network would: the session is to resume on a new one. */
+(globalThis as unknown as { batonDropConnection: () => void }).batonDropConnection = () =>
+  sockets.at(-1)?.close();
 
 const $ = (id: string) => document.getElementById(id)!;
 const canvas = $('world') as HTMLCanvasElement;
@@ -142,11 +160,13 @@ function showCounters(): void {
       `${s.migrations.freezeP50.toFixed(1)} / ${s.migrations.freezeP99.toFixed(1)} ms`;
     $('c-bots').textContent = `${s.bots.sent} / ${s.bots.processed}`;
   }
-  $('c-you-state').textContent = state.connected
-    ? 'connected'
-    : state.disconnects > 0
-      ? `disconnected: ${state.lastDisconnect}`
-      : 'connecting';
+  $('c-you-state').textContent = state.resuming
+    ? 'connection dropped: resuming'
+    : state.connected
+      ? 'connected'
+      : state.disconnects > 0
+        ? `disconnected: ${state.lastDisconnect}`
+        : 'connecting';
   $('c-you-backend').textContent = state.backend || '–';
   $('c-you-migrations').textContent = String(state.migrations);
   $('c-you-inputs').textContent = `${state.sent} / ${state.processed}`;
@@ -154,6 +174,7 @@ function showCounters(): void {
   lost.textContent = String(state.lost);
   lost.className = state.lost === 0 ? 'ok' : 'bad';
   $('c-you-disconnects').textContent = String(state.disconnects);
+  $('c-you-resumes').textContent = String(state.resumes);
 }
 
 function onSnapshot(s: DemoSnapshot): void {
@@ -197,7 +218,18 @@ addEventListener('blur', () => held.clear());
 
 async function play(): Promise<void> {
   const url = document.querySelector<HTMLMetaElement>('meta[name="baton-player-url"]')!.content;
-  const client = new Client(protocol);
+  const client = new Client(protocol, { resumeWindowMs: RESUME_WINDOW_MS });
+  client.on('resuming', (reason) => {
+    state.resuming = true;
+    log(`connection dropped (${reason}): resuming`);
+    showCounters();
+  });
+  client.on('resumed', () => {
+    state.resuming = false;
+    state.resumes++;
+    log('session resumed: nothing lost');
+    showCounters();
+  });
   client.on('migrated', (m) => {
     state.migrations++;
     state.backend = m.backendId;
@@ -208,7 +240,13 @@ async function play(): Promise<void> {
     state.lastDisconnect = reason;
     showCounters();
   });
-  await client.connect(browserWebSocketClient(url), { username: state.name, uuid: state.uuid });
+  await client.connect(
+    browserWebSocketClient(url, { WebSocket: TrackedWebSocket as unknown as WebSocketConstructor }),
+    {
+      username: state.name,
+      uuid: state.uuid,
+    },
+  );
   state.connected = true;
   showCounters();
   setInterval(() => {
