@@ -7,7 +7,7 @@
  * and lost. Ctrl-C stops everything and removes examples/.dev.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'baton-net/client';
 import { createDevCertificates } from 'baton-net/cluster';
@@ -57,10 +57,14 @@ async function main(): Promise<boolean> {
   write('proxy.key', certs.proxies['proxy-1'].key);
   write('backend.crt', certs.backends.backend.cert);
   write('backend.key', certs.backends.backend.key);
-  const backends = ['backend-1', 'backend-2'].map((id, i) =>
-    start(id, ['examples/game/backend.ts'], { BACKEND_ID: id, PORT: String(9101 + i), CERTS: dev }),
-  );
-  const { existsSync } = await import('node:fs');
+  for (const [i, id] of ['backend-1', 'backend-2'].entries()) {
+    start(id, ['examples/game/backend.ts'], {
+      BACKEND_ID: id,
+      PORT: String(9101 + i),
+      METRICS_PORT: String(9201 + i),
+      CERTS: dev,
+    });
+  }
   await waitFor(
     () => ['backend-1', 'backend-2'].every((id) => existsSync(`${dev}/${id}.ticket.pub.pem`)),
     'backends',
@@ -89,9 +93,14 @@ async function main(): Promise<boolean> {
     }
   }, 50);
   const admin = 'http://127.0.0.1:7780';
+  // the admin token of examples/proxy.json; mutating requests are JSON
+  const headers = {
+    authorization: 'Bearer example-admin-token-change-me',
+    'content-type': 'application/json',
+  };
   for (let s = 0; s < seconds && !stopping; s++) {
     await new Promise((r) => setTimeout(r, 1000));
-    const sessions = (await (await fetch(`${admin}/sessions`)).json()) as {
+    const sessions = (await (await fetch(`${admin}/sessions`, { headers })).json()) as {
       id: number;
       backendId: string;
       username: string;
@@ -99,13 +108,15 @@ async function main(): Promise<boolean> {
     const one = sessions[s % sessions.length];
     const to = one.backendId === 'backend-1' ? 'backend-2' : 'backend-1';
     const r = (await (
-      await fetch(`${admin}/sessions/${one.id}/migrate?to=${to}`, { method: 'POST' })
+      await fetch(`${admin}/sessions/${one.id}/migrate?to=${to}`, { method: 'POST', headers, body: '{}' })
     ).json()) as { ok: boolean; freezeMs?: number };
     console.log(
       `migrated ${one.username} ${one.backendId} → ${to}: ${r.ok ? `ok, input held ${r.freezeMs?.toFixed(1)} ms` : JSON.stringify(r)}`,
     );
   }
-  const drain = (await (await fetch(`${admin}/backends/backend-1/drain`, { method: 'POST' })).json()) as {
+  const drain = (await (
+    await fetch(`${admin}/backends/backend-1/drain`, { method: 'POST', headers, body: '{}' })
+  ).json()) as {
     moved: number;
   };
   console.log(`drained backend-1: ${drain.moved} players moved to backend-2`);
@@ -117,11 +128,14 @@ async function main(): Promise<boolean> {
   const sent = bots.reduce((n, b) => n + b.sent, 0);
   const acked = bots.reduce((n, b) => n + b.acked, 0);
   const disconnects = bots.reduce((n, b) => n + b.disconnects, 0);
-  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  const metrics = await (await fetch(`${admin}/metrics`, { headers })).text();
   const ok = metrics.match(/^baton_proxy_migrations_total\{outcome="ok"[^}]*\} (\d+)/m)?.[1] ?? '0';
   console.log(
     `migrations ok (from /metrics): ${ok} | disconnects: ${disconnects} | inputs sent ${sent}, processed ${acked}`,
   );
+  const b2 = await (await fetch('http://127.0.0.1:9202/metrics')).text();
+  const users = b2.match(/^baton_server_users\{state="playing"[^}]*\} (\d+)/m)?.[1];
+  console.log(`backend-2 metrics: ${users} players (http://127.0.0.1:9202/metrics)`);
   console.log(`inputs lost: ${sent - acked}`);
   await Promise.all(bots.map((b) => b.client.close('example over')));
   return sent === acked && disconnects === 0;

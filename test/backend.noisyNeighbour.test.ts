@@ -49,9 +49,13 @@ describe('backend: a noisy proxy peer does not cost a healthy one anything', () 
   it('every input of the healthy proxy is processed once, in order; its link stays up', async () => {
     const registry = new InMemoryRegistry();
     // a small per-link budget so the flood crosses it many times
-    const b = await startTunedBackend(fx.certs, registry, 'backend-a', { maxQueuedFrames: 2000 });
+    // default heartbeat timeouts: a loaded test machine must not pass for a silent peer here
+    const b = await startTunedBackend(fx.certs, registry, 'backend-a', {
+      maxQueuedFrames: 2000,
+      timeoutMs: 5000,
+    });
     open.push(b.server);
-    const { proxy, udp } = await startProxy(fx.certs, registry);
+    const { proxy, udp } = await startProxy(fx.certs, registry, { backendTimeoutMs: 3000 });
     open.push(proxy);
     const c = newClient();
     open.push(c);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,11 @@ afterEach(async () => {
 });
 
 const TOKEN = 'test-admin-token-0123456789';
+
+/** What a command left in its temporary folder (tsx's compile cache, of the test's dev runtime, aside). */
+function leftovers(tmp: string): string[] {
+  return readdirSync(tmp).filter((f) => !f.startsWith('tsx-'));
+}
 
 describe('baton proxy --config (child process)', () => {
   it('runs from a config file with two backends: bots connect, migrate via admin, metrics count it, SIGTERM exits 0', async () => {
@@ -92,9 +97,12 @@ describe('baton proxy --config (child process)', () => {
     };
     const file = join(dir, 'proxy.json');
     writeFileSync(file, JSON.stringify(config, null, 2));
-    const filesBefore = readdirSync(dir).sort();
+    const filesBefore = [...readdirSync(dir), 'tmp'].sort();
 
-    const run = runBaton(['proxy', '--config', file]);
+    // its own temporary folder: whatever it leaves there is a leftover
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    const run = runBaton(['proxy', '--config', file], { TMPDIR: tmp });
     running.push(run);
     await waitUntil(
       () => run.stdout.includes('"proxy listening"') || run.child.exitCode !== null,
@@ -186,10 +194,26 @@ describe('baton proxy --config (child process)', () => {
     );
     // no leftover files: the config folder holds what the test wrote, nothing more
     expect(readdirSync(dir).sort()).toEqual(filesBefore);
-  }, 90_000);
+    expect(leftovers(tmp)).toEqual([]);
+  }, 180_000);
 });
 
 describe('baton command line', () => {
+  it('Ctrl-C ends the demo early: everything closed, nothing left in its temporary folder, exit 0', async () => {
+    const tmp = mkdtempSync(join(dir, 'demo-tmp-'));
+    const run = runBaton(['demo', '--duration', '120', '--bots', '2'], { TMPDIR: tmp });
+    running.push(run);
+    await waitUntil(
+      () => run.stdout.includes('bots playing') || run.child.exitCode !== null,
+      30_000,
+      'demo running',
+    );
+    run.child.kill('SIGINT');
+    expect(await run.exited, run.stderr).toBe(0);
+    expect(run.stdout).toContain('inputs lost: 0');
+    expect(leftovers(tmp)).toEqual([]);
+  }, 180_000);
+
   it('--version prints the package version; -h works on every subcommand', async () => {
     const v = runBaton(['--version']);
     expect(await v.exited).toBe(0);
@@ -273,5 +297,5 @@ describe('baton command line', () => {
       'protocol.module: cannot import',
     ])
       expect(f.stderr).toContain(p);
-  }, 90_000);
+  }, 180_000);
 });

@@ -119,6 +119,23 @@ describe('drains', () => {
     expect(players.disconnects).toEqual([]);
   }, 90_000);
 
+  it('a handed-off player is marked leaving on its old backend during the overlap window, then leaves', async () => {
+    const cluster = await memCluster(['a', 'b'], { proxy: { migration: { overlapMs: 400 } } });
+    open.push(cluster);
+    const players = await playOn(cluster, 1);
+    const s = cluster.proxy.sessions()[0];
+    const from = cluster.backends.get(s.backendId!)!.server;
+    const to = s.backendId === 'a' ? 'b' : 'a';
+    expect(from.users.map((u) => u.leaving)).toEqual([false]);
+    expect((await cluster.proxy.migrate(s.id, to)).ok).toBe(true);
+    // still a user there (the rollback window), but leaving; the other backend has it playing
+    expect(from.users.map((u) => u.leaving)).toEqual([true]);
+    expect(cluster.backends.get(to)!.server.users.map((u) => u.leaving)).toEqual([false]);
+    expect(from.users[0].uuid).toBe(cluster.backends.get(to)!.server.users[0].uuid);
+    await until(() => from.users.length === 0, 5000, 'the old session closes after the window');
+    await expectNothingLost(cluster, players);
+  }, 60_000);
+
   it('drains through the admin endpoint and serves Prometheus metrics whose migration counters moved', async () => {
     const token = 'drain-test-token-0123456789';
     const cluster = await memCluster(['a'], { proxy: { admin: { port: 0, token } } });

@@ -4,13 +4,15 @@
  * migrates the player to another backend. SIGTERM drains it: its players move seamlessly to
  * the other backends, then it exits.
  *
- *   BACKEND_ID=backend-1 PORT=9101 CERTS=examples/.dev tsx --tsconfig examples/tsconfig.json examples/game/backend.ts
+ *   BACKEND_ID=backend-1 PORT=9101 CERTS=examples/.dev [METRICS_PORT=9201] \
+ *     tsx --tsconfig examples/tsconfig.json examples/game/backend.ts
  *
  * Certificates (from CERTS): backend.crt/backend.key (its server certificate) and ca.crt. Its
  * ticket key pair is made at start; the public half is written to CERTS/<id>.ticket.pub.pem for
  * the proxy's config and for the other backends, which verify the tickets it signs.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { Entity } from 'baton-net';
 import { generateEd25519KeyPair, InMemoryNonceStore } from 'baton-net/cluster';
@@ -95,12 +97,24 @@ const address = await server.listenProxies(
 );
 console.log(`${id}: taking players from proxies on tls://127.0.0.1:${address.port}`);
 
+// Prometheus metrics of this backend (users, entities, tick durations, RTT, …) on METRICS_PORT
+const metricsPort = process.env.METRICS_PORT;
+const metricsHttp =
+  metricsPort === undefined
+    ? undefined
+    : createServer(async (_req, res) => {
+        res.writeHead(200, { 'content-type': server.metrics.registry.contentType });
+        res.end(await server.metrics.text());
+      }).listen(Number(metricsPort), '127.0.0.1');
+
 process.once('SIGTERM', async () => {
   const { moved, remaining } = await server.drain({ timeoutMs: 15_000 });
+  metricsHttp?.close();
   console.log(`${id}: drained (${moved} players moved, ${remaining} left), exiting`);
   process.exit(0);
 });
 process.once('SIGINT', async () => {
   await server.close('backend stopped');
+  metricsHttp?.close();
   process.exit(0);
 });

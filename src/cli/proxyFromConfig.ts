@@ -13,6 +13,9 @@ import {
   InMemoryRegistry,
   InMemoryTicketKeys,
   type NonceStore,
+  RedisNonceStore,
+  RedisRegistry,
+  RedisTicketKeys,
   type Registry,
   type TicketKeys,
 } from '../cluster/index.js';
@@ -70,12 +73,6 @@ export async function proxyFromConfig(
     }
   };
 
-  // the stores: memory here; Redis is not part of this build yet
-  for (const key of ['registry', 'ticketKeys', 'nonceStore'] as const) {
-    if (config[key] !== 'memory')
-      problems.push(`${key}: Redis stores are not available in this build (use "memory")`);
-  }
-
   const tls = {
     cert: readPem(config.backendTls.cert, 'backendTls.cert'),
     key: readPem(config.backendTls.key, 'backendTls.key'),
@@ -87,10 +84,11 @@ export async function proxyFromConfig(
   config.listeners.forEach((l, i) => {
     if (l.type === 'udp') listen.push(udpServer({ host: l.host, port: l.port }));
     else if (l.type === 'ws') listen.push(websocketServer({ host: l.host, port: l.port, path: l.path }));
-    else
-      problems.push(
-        `listeners[${i}].type: wss listeners are not available in this build (terminate TLS in front, or use ws)`,
-      );
+    else {
+      const cert = readPem(l.cert, `listeners[${i}].cert`);
+      const key = readPem(l.key, `listeners[${i}].key`);
+      listen.push(websocketServer({ host: l.host, port: l.port, path: l.path, tls: { cert, key } }));
+    }
   });
 
   let authenticator: ProxyOptions['authenticator'] = new OfflineAuthenticator();
@@ -131,13 +129,14 @@ export async function proxyFromConfig(
 
   if (problems.length > 0 || !protocol) throw new ConfigError(file, problems);
 
-  const registry = new InMemoryRegistry();
-  const ticketKeys: TicketKeys = new InMemoryTicketKeys();
-  const nonceStore: NonceStore = new InMemoryNonceStore();
+  const stores = await openStores(config, file);
+  const { registry, ticketKeys, nonceStore } = stores;
   for (const b of config.backends) {
     const ticketKey = ticketPublicKeys.get(b.id);
     // only seamless pools publish ticket keys: the proxy then migrates there, and refers elsewhere
     if (ticketKey && seamless.has(b.pool)) await ticketKeys.publish(b.id, ticketKey);
+    // a shared registry may know it already (the backend registered itself, with its load)
+    if (config.registry !== 'memory' && (await registry.get(b.id))) continue;
     await registry.register({
       id: b.id,
       pool: b.pool,
@@ -178,5 +177,71 @@ export async function proxyFromConfig(
       maxGlobalBufferedBytes: config.migration.maxGlobalBufferedBytes,
     },
   });
-  return { proxy, registry, closeStores: async () => {} };
+  return { proxy, registry, closeStores: stores.close };
+}
+
+/** How long the Redis stores may take to answer at startup before it is a config problem. */
+const REDIS_STARTUP_MS = 5000;
+
+/**
+ * The registry, ticket keys and nonce store the config names: in this process (`memory`) or in
+ * Redis. Each Redis store must answer within {@link REDIS_STARTUP_MS} — an unreachable Redis is
+ * a startup problem naming the field, not a failure at the first player.
+ */
+async function openStores(
+  config: ProxyConfig,
+  file: string,
+): Promise<{ registry: Registry; ticketKeys: TicketKeys; nonceStore: NonceStore; close(): Promise<void> }> {
+  const prefix = config.redisPrefix;
+  const opened: { close(): Promise<void> }[] = [];
+  const problems: string[] = [];
+  const probe = async (field: string, url: string, check: () => Promise<unknown>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        check(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${REDIS_STARTUP_MS} ms`)),
+            REDIS_STARTUP_MS,
+          );
+        }),
+      ]);
+    } catch (error) {
+      problems.push(`${field}: cannot use ${url}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  let registry: Registry;
+  if (config.registry === 'memory') registry = new InMemoryRegistry();
+  else {
+    const r = new RedisRegistry({ redis: config.registry, prefix });
+    opened.push(r);
+    registry = r;
+    await probe('registry', config.registry, () => r.list());
+  }
+  let ticketKeys: TicketKeys;
+  if (config.ticketKeys === 'memory') ticketKeys = new InMemoryTicketKeys();
+  else {
+    const t = new RedisTicketKeys({ redis: config.ticketKeys, prefix });
+    opened.push(t);
+    ticketKeys = t;
+    await probe('ticketKeys', config.ticketKeys, () => t.publicKeyOf('\u0000startup-probe'));
+  }
+  let nonceStore: NonceStore;
+  if (config.nonceStore === 'memory') nonceStore = new InMemoryNonceStore();
+  else {
+    const n = new RedisNonceStore({ redis: config.nonceStore, prefix });
+    opened.push(n);
+    nonceStore = n;
+  }
+  const close = async () => {
+    for (const o of opened) await o.close().catch(() => {});
+  };
+  if (problems.length > 0) {
+    await close();
+    throw new ConfigError(file, problems);
+  }
+  return { registry, ticketKeys, nonceStore, close };
 }

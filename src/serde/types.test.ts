@@ -97,7 +97,10 @@ const CASES: Case[] = [
   {
     name: 'f32',
     type: t.f32,
-    arb: fc.oneof(fc.double(), fc.float(), f32Specials),
+    // finite doubles beyond f32's range are refused (tested below), not rounded to Infinity
+    arb: fc
+      .oneof(fc.double(), fc.float(), f32Specials)
+      .filter((v) => !Number.isFinite(v) || Number.isFinite(Math.fround(v))),
     check: (v: number, d: number) => exact(Math.fround(v), d),
   },
   { name: 'f64', type: t.f64, arb: fc.oneof(fc.double(), f32Specials), check: exact },
@@ -306,6 +309,29 @@ describe('encoding values a type cannot hold throws EncodeError', () => {
       );
     });
   }
+
+  it('f32 and f64 reject non-numbers, and f32 finite values it cannot hold (they would arrive as Infinity), writing nothing', () => {
+    const notNumbers: unknown[] = ['1', '', null, undefined, {}, [], true, 1n];
+    for (const type of [t.f32, t.f64]) {
+      for (const v of notNumbers) {
+        const w = new BitWriter();
+        w.writeBits(1, 1);
+        expect(() => type.write(w, v as number), `${type.id} ${String(v)}`).toThrow(EncodeError);
+        expect(w.bitLength).toBe(1);
+      }
+    }
+    for (const v of [3.5e38, -3.5e38, Number.MAX_VALUE, 1e300]) {
+      const w = new BitWriter();
+      expect(() => t.f32.write(w, v)).toThrow(EncodeError);
+      expect(w.bitLength).toBe(0);
+      t.f64.write(w, v); // f64 holds it
+    }
+    // what a float can hold still goes: NaN, infinities, -0, the largest f32 and values rounding to it
+    for (const v of [Number.NaN, Infinity, -Infinity, -0, 3.4028234663852886e38, 3.4028235e38, 1e-50]) {
+      expect(() => t.f32.write(new BitWriter(), v)).not.toThrow();
+      expect(() => t.f64.write(new BitWriter(), v)).not.toThrow();
+    }
+  });
 
   it('string longer than maxBytes (in UTF-8 bytes, not UTF-16 units) throws', () => {
     expect(() => t.string(3).write(new BitWriter(), 'abcd')).toThrow(EncodeError);

@@ -25,6 +25,11 @@ export type ValueOf<P> = P extends PropType<infer T> ? T : never;
 const same = <T>(a: T, b: T): boolean => Object.is(a, b);
 const ident = <T>(v: T): T => v;
 
+/** Floats validate like integers do: a value that is not a number is refused, not sent as NaN. */
+function checkFloat(v: unknown, type: string): asserts v is number {
+  if (typeof v !== 'number') throw new EncodeError(`${type}: ${String(v)} (${typeof v}) is not a number`);
+}
+
 function prim<T>(
   id: string,
   def: T,
@@ -141,16 +146,25 @@ export const t = {
     (w, v) => w.writeVarInt(v),
     (r) => r.readVarInt(),
   ),
+  /** 32-bit float: any number f32 can hold (NaN, ±Infinity included); a finite value beyond its range is refused. */
   f32: prim<number>(
     'f32',
     0,
-    (w, v) => w.writeF32(v),
+    (w, v) => {
+      checkFloat(v, 'f32');
+      if (Number.isFinite(v) && !Number.isFinite(Math.fround(v)))
+        throw new EncodeError(`f32: ${v} is outside the f32 range (it would arrive as ${Math.fround(v)})`);
+      w.writeF32(v);
+    },
     (r) => r.readF32(),
   ),
   f64: prim<number>(
     'f64',
     0,
-    (w, v) => w.writeF64(v),
+    (w, v) => {
+      checkFloat(v, 'f64');
+      w.writeF64(v);
+    },
     (r) => r.readF64(),
   ),
   quantized,

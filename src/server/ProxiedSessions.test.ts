@@ -141,6 +141,16 @@ describe('ProxiedSessions: freeze holds a player', () => {
     expect(h.backend.stats.migration.discardedWhenClosed).toBe(1);
   });
 
+  it('more held input bytes than the bound ends the session with a reason', async () => {
+    const h = await withPlayer({ maxFrozenBytes: 100 });
+    h.proxy.sendFrame(MuxFrame.Freeze, 1, new Uint8Array(0));
+    h.proxy.sendFrame(MuxFrame.Message, 1, encodeMuxMessage(0, new Uint8Array(60)));
+    h.proxy.sendFrame(MuxFrame.Message, 1, encodeMuxMessage(0, new Uint8Array(60)));
+    await h.step();
+    expect(h.applied).toEqual([]);
+    expect(h.closed[0]).toMatch(/more than 100 input bytes while frozen/);
+  });
+
   it('more held input than the bound ends the session with a reason', async () => {
     const h = await withPlayer({ maxFrozenFrames: 2 });
     h.proxy.sendFrame(MuxFrame.Freeze, 1, new Uint8Array(0));
@@ -233,7 +243,7 @@ describe('ProxiedSessions: fencing', () => {
     h.backend.maintain();
     // a stall longer than the proxy's timeout (minus what is kept in hand): the stream's
     // frames come in after it, and none may be applied
-    h.clock.advance(800);
+    h.clock.advance(950);
     h.proxy.sendFrame(MuxFrame.Message, 1, h.note(2));
     await h.step();
     expect(h.applied).toEqual([1]);

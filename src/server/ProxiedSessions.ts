@@ -72,6 +72,8 @@ export interface ProxyListenOptions {
   maxFramesPerStep?: number;
   /** Most input frames held for one frozen player until Thaw (default 4096); beyond → its session ends. */
   maxFrozenFrames?: number;
+  /** Most input bytes held for one frozen player until Thaw (default 1 MiB); beyond → its session ends. */
+  maxFrozenBytes?: number;
 }
 
 type ListenLimits = Required<Omit<ProxyListenOptions, 'allowedProxies'>>;
@@ -84,6 +86,7 @@ export const PROXY_LISTEN_DEFAULTS: Readonly<ListenLimits> = Object.freeze({
   maxQueuedBytes: 4 * 1024 * 1024,
   maxFramesPerStep: 4096,
   maxFrozenFrames: 4096,
+  maxFrozenBytes: 1024 * 1024,
 });
 
 /** Counters of the proxy listener. */
@@ -242,8 +245,9 @@ export class ProxiedSession extends ServerSession {
     return this.mux.frozen;
   }
 
-  /** Input frames held while frozen, in arrival order. */
+  /** Input frames held while frozen, in arrival order, and their payload bytes. */
   readonly held: { readonly type: number; readonly payload: Uint8Array }[] = [];
+  heldBytes = 0;
 
   /** "proxy(proxy-1):udp:127.0.0.1:5000": which proxy, and the client address it reported. */
   override get address(): string {
@@ -320,6 +324,7 @@ export class ProxiedSessions {
       maxQueuedBytes: Math.max(1, options.maxQueuedBytes ?? d.maxQueuedBytes),
       maxFramesPerStep: Math.max(1, options.maxFramesPerStep ?? d.maxFramesPerStep),
       maxFrozenFrames: Math.max(0, options.maxFrozenFrames ?? d.maxFrozenFrames),
+      maxFrozenBytes: Math.max(0, options.maxFrozenBytes ?? d.maxFrozenBytes),
     };
   }
 
@@ -426,9 +431,13 @@ export class ProxiedSessions {
         continue;
       }
       for (let budget = this.limits.maxFramesPerStep; budget > 0 && this.links.has(link); budget--) {
-        const f = link.shift();
-        if (!f) break;
-        this.process(link, f);
+        if (link.queued === 0) break;
+        const fenced = link.fenced();
+        if (fenced) {
+          this.expire(link, fenced);
+          break;
+        }
+        this.process(link, link.shift()!);
       }
       if (!this.links.has(link)) continue;
       if (link.queued === 0 && link.closedReason !== undefined) {
@@ -525,6 +534,7 @@ export class ProxiedSessions {
       // the proxy moved the player on (or it left): its input was applied where it went
       this.stats.migration.discardedWhenClosed += s.held.length;
       s.held.length = 0;
+      s.heldBytes = 0;
     }
     s.proxyLink.players.delete(s.proxySessionId);
     this.stats.playersClosed++;
@@ -634,6 +644,7 @@ export class ProxiedSessions {
         s.mux.frozen = false;
         this.stats.migration.thaws++;
         // what arrived meanwhile is applied now, in order (it may end the session)
+        s.heldBytes = 0;
         for (const h of s.held.splice(0)) {
           if (s.state !== 'accepted') break;
           this.deliver(s, h.type, h.payload);
@@ -687,9 +698,14 @@ export class ProxiedSessions {
       );
       return;
     }
+    if (s.heldBytes + payload.length > this.limits.maxFrozenBytes) {
+      this.close(s, `more than ${this.limits.maxFrozenBytes} input bytes while frozen for a migration`, true);
+      return;
+    }
     this.stats.migration.heldWhileFrozen++;
     // the payload is a view into the stream's chunk; keep a copy so the chunk can go
     s.held.push({ type, payload: payload.slice() });
+    s.heldBytes += payload.length;
   }
 
   private openPlayer(link: ProxyLink, sessionId: number, payload: Uint8Array): void {

@@ -141,20 +141,30 @@ export class ProxyLink {
    * Silence towards the proxy after which this backend stops applying the link's input: the
    * proxy gives a backend up after `hello.timeoutMs` without a frame from it, and a frame it
    * got was sent after our last one, so while our last frame is younger than that the proxy
-   * still routes the link's players here. A quarter of the timeout (≤ 250 ms) is kept in hand
-   * for scheduling and latency. Without a LinkHello: our own timeout.
+   * still routes the link's players here. A tenth of the timeout (≤ 100 ms) is kept in hand
+   * for timer granularity. Without a LinkHello: our own timeout.
    */
   get fenceMs(): number {
     const t = this.hello?.timeoutMs;
     if (t === undefined) return this.limits.timeoutMs;
-    return Math.max(1, t - Math.min(250, Math.floor(t / 4)));
+    return Math.max(1, t - Math.min(100, Math.floor(t / 10)));
   }
 
-  /** Why the link must end now, if it must: the proxy was silent too long, or may have given us up. */
-  expired(): string | undefined {
+  /**
+   * Why the link's input must not be applied any more, if so: the proxy may have given us up.
+   * Checked before every frame: a process stopped in the middle of a batch (SIGSTOP, a long
+   * pause) applies at most the frame it was on.
+   */
+  fenced(): string | undefined {
     const quiet = this.clock.now() - this.lastSentAt;
-    if (quiet >= this.fenceMs)
-      return `fenced: nothing reached the proxy for ${quiet} ms (it gives a backend up after ${this.hello?.timeoutMs ?? this.limits.timeoutMs} ms)`;
+    if (quiet < this.fenceMs) return undefined;
+    return `fenced: nothing reached the proxy for ${Math.round(quiet)} ms (it gives a backend up after ${this.hello?.timeoutMs ?? this.limits.timeoutMs} ms)`;
+  }
+
+  /** Why the link must end now, if it must: fenced, or the proxy was silent too long. */
+  expired(): string | undefined {
+    const fenced = this.fenced();
+    if (fenced) return fenced;
     // a paused socket is our choice, not the proxy's silence
     if (this.connection.paused) this.heartbeat.heard();
     if (this.heartbeat.timedOut)

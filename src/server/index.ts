@@ -29,6 +29,7 @@ export {
   websocketClient,
   websocketServer,
 } from '../transport/index.js';
+export type { Logger } from '../util/Logger.js';
 export {
   type AuthorityStatus,
   Entity,
@@ -45,10 +46,12 @@ export {
 export type { Room } from '../world/Room.js';
 export { ServerWorld, type ViewCenter } from '../world/ServerWorld.js';
 export type { IdentityKeys } from './authentication.js';
+export { ServerMetrics } from './metrics.js';
 export {
   type InterestOptions,
   type MigrationHooks,
   Server,
+  type ServerDrainOptions,
   type ServerEvents,
   type ServerOptions,
   type ServerStats,

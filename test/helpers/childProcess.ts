@@ -13,11 +13,11 @@ export interface BatonRun {
   readonly exited: Promise<number | string>;
 }
 
-export function runBaton(args: string[]): BatonRun {
+export function runBaton(args: string[], env: Record<string, string> = {}): BatonRun {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/baton.ts', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
   });
   const run: BatonRun = {
     child,

@@ -85,6 +85,8 @@ const shape = z.strictObject({
   registry: store.default('memory'),
   ticketKeys: store.default('memory'),
   nonceStore: store.default('memory'),
+  /** Prefix of every Redis key and channel: every proxy and backend of one cluster uses the same. */
+  redisPrefix: z.string().min(1).default('baton:'),
   /** The admin HTTP endpoint (sessions, stats, migrate, drain, metrics). */
   admin: z
     .strictObject({ host: host.default('127.0.0.1'), port, token: z.string().min(16).optional() })
