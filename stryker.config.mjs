@@ -2,7 +2,7 @@
 // reordered). Not part of CI or `npm test`: it is slow and CPU-heavy. Run one group at a time:
 //
 //   npm run mutate                  # every group below, in one run (hours)
-//   MUTATE=link npm run mutate      # one group: link | session | world | proxy
+//   MUTATE=link npm run mutate      # one group: link | trust | session | world | proxy
 //   MUTATE=link npm run mutate -- --mutate 'src/link/sequence.ts'   # part of a group
 //
 // Runs are incremental (reports/stryker-incremental.json): a re-run tests only mutants whose
@@ -21,11 +21,14 @@ const groups = {
       'src/link/sequence.ts',
       'src/link/Fifo.ts',
       'src/link/RttEstimator.ts',
+      'src/link/ReceiveBudget.ts',
     ],
     // the 70 000-message wrap tests and the 100 000-packet fuzz are too slow per mutant; the
     // near-wrap test crosses the same 16-bit wrap in 3 000 steps
     tests: [
       'src/link/sequence.test.ts',
+      'src/link/state.test.ts',
+      'src/link/ReceiveBudget.test.ts',
       'src/link/LinkConnection.test.ts',
       'src/link/LinkConnection.nearWrap.test.ts',
       'src/link/LinkConnection.properties.test.ts',
@@ -34,17 +37,30 @@ const groups = {
       'src/link/LinkConnection.bandwidth.test.ts',
     ],
   },
-  // session trust: handshake, anti-amplification, tickets and tokens
-  session: {
+  // session trust: retry cookies, Connect reassembly, migration tickets, referral tokens, nonces
+  trust: {
     mutate: [
-      'src/session/SessionHost.ts',
-      'src/session/ClientSession.ts',
-      'src/session/ConnectReassembler.ts',
       'src/session/RetryCookie.ts',
+      'src/session/ConnectReassembler.ts',
       'src/session/trust/*.ts',
       '!src/session/trust/*.test.ts',
     ],
-    tests: ['src/session/**/*.test.ts', 'test/session.*.test.ts'],
+    tests: [
+      'src/session/RetryCookie.test.ts',
+      'src/session/ConnectReassembler.test.ts',
+      'src/session/trust/*.test.ts',
+      'src/session/node/*.test.ts',
+    ],
+  },
+  // the session handshake: address validation, superseding, anti-amplification, timeouts
+  session: {
+    mutate: ['src/session/SessionHost.ts', 'src/session/ClientSession.ts'],
+    tests: [
+      'src/session/**/*.test.ts',
+      'test/session.handshake.test.ts',
+      'test/session.addressReuse.test.ts',
+      'test/session.receiveBudget.test.ts',
+    ],
   },
   // world delegation and entity migration
   world: {

@@ -1,14 +1,23 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, ConnectError } from '../src/client/index.js';
+import { LinkConnection } from '../src/link/index.js';
 import { Server } from '../src/server/index.js';
 import type { AuthRequest } from '../src/session/Authenticator.js';
+import { ClientSession } from '../src/session/ClientSession.js';
+import { defaultLinkFactory } from '../src/session/defaultLink.js';
+import { linkChannelsFor } from '../src/session/linkTypes.js';
+import { CONTROL_CHANNEL } from '../src/session/Protocol.js';
+import { encodeSessionPacket } from '../src/session/packets/codec.js';
+import { decodeConnectFragment, encodeSessionLink } from '../src/session/packets/connectionless.js';
+import { RejectCode } from '../src/session/packets/kinds.js';
 import type {
   DatagramClientSocket,
   DatagramClientTransport,
   TransportAddress,
 } from '../src/transport/types.js';
 import { udpServer } from '../src/transport/UdpTransport.js';
+import { ManualClock } from '../src/util/Clock.js';
 import { protocol } from './helpers/protocol.js';
 
 /**
@@ -63,8 +72,9 @@ describe('a new connection attempt from the address of a rejected one', () => {
   it('is judged on its own: accepted, never handed the old rejection (real UDP)', async () => {
     const server = new Server(protocol, {
       handshakeTimeoutMs: 8000,
-      // the rejected session lingers this long, resending its ConnectReject to the old address
-      lingerMs: 3000,
+      // the rejected session would linger far longer than the next attempt's handshake deadline,
+      // resending its ConnectReject to the old address
+      lingerMs: 30_000,
       authenticator: {
         authenticate: (r: AuthRequest) =>
           r.connect.username === 'banned' ? { ok: false, reason: 'you are banned' } : { ok: true },
@@ -105,4 +115,75 @@ describe('a new connection attempt from the address of a rejected one', () => {
       await second.close();
     }
   }, 60_000);
+
+  it('the client takes link packets only from the session opened for its own attempt', async () => {
+    const clock = new ManualClock(0);
+    const sent: Uint8Array[] = [];
+    const socket: DatagramClientSocket = {
+      maxDatagramSize: 1200,
+      onDatagram: () => {},
+      onClosed: () => {},
+      send: (d) => sent.push(d.slice()),
+      close: async () => {},
+    };
+    let failure: unknown;
+    const session = new ClientSession({
+      protocol,
+      clock,
+      linkFactory: defaultLinkFactory,
+      onAccepted: () => {},
+      onControl: () => {},
+      onClosed: () => {},
+    });
+    session
+      .connect(
+        { kind: 'udp', connect: async () => socket },
+        { uuid: '00000000-0000-4000-8000-000000000009', username: 'ann' },
+      )
+      .catch((e) => (failure = e));
+    await new Promise((r) => setImmediate(r));
+    const nonce = decodeConnectFragment(sent[0]).nonce;
+
+    // a server link of an older session on this address: its AuthGrant and ConnectReject
+    const serverLink = () => {
+      const out: Uint8Array[] = [];
+      const link = new LinkConnection({
+        channels: linkChannelsFor(protocol),
+        role: 'server',
+        clock,
+        send: (p) => out.push(p.slice()),
+      });
+      return { link, out };
+    };
+    const old = serverLink();
+    const grant = (g: number) =>
+      encodeSessionPacket({
+        type: 'AuthGrant',
+        authorizationGrant: new Uint8Array(16).fill(g),
+        serverIdentityToken: new Uint8Array(0),
+      });
+    old.link.send(CONTROL_CHANNEL, grant(1));
+    old.link.send(
+      CONTROL_CHANNEL,
+      encodeSessionPacket({ type: 'ConnectReject', code: RejectCode.AuthFailed, reason: 'you are banned' }),
+    );
+    old.link.flush();
+    for (const p of old.out) socket.onDatagram(p);
+    session.step();
+    expect(session.state).toBe('connecting');
+    expect(session.stats.dropped.unbound).toBe(old.out.length);
+
+    // the session opened for this attempt speaks in SessionLink envelopes with our nonce
+    const mine = serverLink();
+    mine.link.send(CONTROL_CHANNEL, grant(2));
+    mine.link.flush();
+    for (const p of mine.out) socket.onDatagram(encodeSessionLink(nonce ^ 1, p)); // another attempt's
+    session.step();
+    expect(session.state).toBe('connecting');
+    for (const p of mine.out) socket.onDatagram(encodeSessionLink(nonce, p));
+    session.step();
+    expect(session.state).toBe('authenticating');
+    expect(failure).toBeUndefined();
+    await session.close();
+  });
 });
