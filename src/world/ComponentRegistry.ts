@@ -35,8 +35,11 @@ const WRITE_CODES: Record<string, number> = {
   u16: WriteCode.U16,
   f64: WriteCode.F64,
 };
-/** Types whose write never throws for a value of the right JS type, so setters skip validation. */
-const NO_VALIDATE = new Set(['bool', 'f32', 'f64']);
+/**
+ * Types whose write never throws for a value of the right JS type, so setters skip validation.
+ * Not f32/f64: they refuse non-numbers (and f32 values beyond its range), like the integers.
+ */
+const NO_VALIDATE = new Set(['bool']);
 
 const scratch = new BitWriter(64);
 

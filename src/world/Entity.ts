@@ -7,6 +7,9 @@ import { AuthorityError, type AuthorityResult } from './errors.js';
 import type { HostEntityChannel } from './HostEngine.js';
 import type { GlobalEntity } from './ids.js';
 
+/** The largest finite f32. */
+const F32_MAX = 3.4028234663852886e38;
+
 /**
  * Publicity of an entity: `private` (server only), `public` (others in scope too), `delegated`
  * (server-owned; any client in scope may request authority to write it). DESIGN §4.
@@ -82,8 +85,15 @@ export class ComponentInstance {
     const kind = this.kind;
     const code = kind.writeCodes[i];
     if (code === WriteCode.F32 || code === WriteCode.F64 || code === WriteCode.Bool) {
-      // what the general path does for these types (equals is Object.is, clone the identity, no
-      // validation), without its three calls through the type: the setter is game code's hot path
+      // what the general path does for these types (equals is Object.is, clone the identity),
+      // without its three calls through the type: the setter is game code's hot path. Floats are
+      // checked inline (a number; f32 within its range), as their encoder would refuse them.
+      if (code !== WriteCode.Bool) {
+        if (typeof v !== 'number')
+          throw new EncodeError(`${kind.name}.${kind.keys[i]}: expected a number, got ${typeof v}`);
+        if (code === WriteCode.F32 && Math.abs(v) > F32_MAX && Number.isFinite(v))
+          throw new EncodeError(`${kind.name}.${kind.keys[i]}: ${v} is outside the f32 range`);
+      }
       if (Object.is(this.values[i], v)) return;
       this.values[i] = v;
       this.touch(1 << i);

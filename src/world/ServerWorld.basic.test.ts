@@ -49,3 +49,26 @@ describe('world replication: basic path', () => {
     expect(h.errors).toEqual([]);
   });
 });
+
+describe('world: property setters validate floats like integers', () => {
+  it('an f32/f64 setter refuses a non-number or an out-of-range f32, and the value stays', () => {
+    const Body = component('Body', { x: t.f32, mass: t.f64, hp: t.u8 });
+    const h = new WorldHarness([Body]);
+    const e = h.server.spawn().insert(Body, { x: 1, mass: 2, hp: 3 });
+    const body = e.get(Body);
+    expect(() => {
+      body.hp = 300;
+    }).toThrow();
+    expect(() => {
+      body.x = 1e39; // beyond f32
+    }).toThrow();
+    expect(() => {
+      (body as { mass: unknown }).mass = 'heavy';
+    }).toThrow();
+    expect(body.x).toBe(1);
+    expect(body.mass).toBe(2);
+    expect(() => h.server.spawn().insert(Body, { x: Number.MAX_VALUE, mass: 0, hp: 0 })).toThrow(/f32/);
+    body.x = 1.5;
+    expect(body.x).toBe(1.5);
+  });
+});
