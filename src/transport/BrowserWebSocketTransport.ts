@@ -78,26 +78,7 @@ class BrowserWebSocketClientSocket extends ClientSocketBase {
   }
 
   send(data: Uint8Array): void {
-    if (!this.isOpen || this.ws.readyState !== OPEN) {
-      this.stats.droppedUnroutable++;
-      return;
-    }
-    if (data.byteLength > this.maxDatagramSize) {
-      this.stats.droppedOversize++;
-      return;
-    }
-    if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
-      this.stats.droppedBackpressure++;
-      return;
-    }
-    try {
-      // The WHATWG send copies the bytes synchronously, so the caller may reuse `data`.
-      this.ws.send(data);
-      this.stats.datagramsSent++;
-      this.stats.bytesSent += data.byteLength;
-    } catch {
-      this.stats.errors++;
-    }
+    this.sendThrough(this.ws, this.ws.readyState === OPEN, this.options.maxBufferedBytes, data);
   }
 
   close(): Promise<void> {

@@ -45,6 +45,38 @@ export abstract class ClientSocketBase implements DatagramClientSocket {
   abstract send(data: Uint8Array): void;
   abstract close(): Promise<void>;
 
+  /**
+   * Send through a WHATWG-style sink (a browser `WebSocket` or `RTCDataChannel`): counted drops
+   * when it is not open, the datagram is too large, or more than `maxBuffered` bytes wait in it.
+   * Its `send` copies synchronously, so the caller may reuse `data`.
+   */
+  protected sendThrough(
+    sink: { readonly bufferedAmount: number; send(data: Uint8Array): void },
+    sinkOpen: boolean,
+    maxBuffered: number,
+    data: Uint8Array,
+  ): void {
+    if (!this.isOpen || !sinkOpen) {
+      this.stats.droppedUnroutable++;
+      return;
+    }
+    if (data.byteLength > this.maxDatagramSize) {
+      this.stats.droppedOversize++;
+      return;
+    }
+    if (sink.bufferedAmount > maxBuffered) {
+      this.stats.droppedBackpressure++;
+      return;
+    }
+    try {
+      sink.send(data);
+      this.stats.datagramsSent++;
+      this.stats.bytesSent += data.byteLength;
+    } catch {
+      this.stats.errors++;
+    }
+  }
+
   /** Subclasses call this for every datagram received. */
   protected receive(data: Uint8Array): void {
     if (this.closedByOwner) return;

@@ -97,26 +97,7 @@ class WebRtcClientSocket extends ClientSocketBase {
   }
 
   send(data: Uint8Array): void {
-    if (!this.isOpen || this.channel.readyState !== 'open') {
-      this.stats.droppedUnroutable++;
-      return;
-    }
-    if (data.byteLength > this.maxDatagramSize) {
-      this.stats.droppedOversize++;
-      return;
-    }
-    if (this.channel.bufferedAmount > this.options.maxBufferedBytes) {
-      this.stats.droppedBackpressure++;
-      return;
-    }
-    try {
-      // send copies synchronously (WHATWG), so the caller may reuse `data`
-      this.channel.send(data);
-      this.stats.datagramsSent++;
-      this.stats.bytesSent += data.byteLength;
-    } catch {
-      this.stats.errors++;
-    }
+    this.sendThrough(this.channel, this.channel.readyState === 'open', this.options.maxBufferedBytes, data);
   }
 
   close(): Promise<void> {
