@@ -12,6 +12,7 @@ import { listenDemoBackend } from './demoBackend.js';
 import { ClusterView } from './demoPage/ClusterView.js';
 import { type DemoPage, serveDemoPage } from './demoPage/PageServer.js';
 import { Input, Position, protocol } from './demoPage/protocol.js';
+import { type InputLedger, recordInput } from './inputLedger.js';
 import { sleep } from './signals.js';
 
 /** Options of the main demo: seamless migration between two backends. */
@@ -46,7 +47,7 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
   const registry = new InMemoryRegistry();
   const ticketKeys = new InMemoryTicketKeys();
   const nonces = new InMemoryNonceStore();
-  const processed = new Map<string, { next: number; count: number; outOfOrder: number }>();
+  const processed: InputLedger = new Map();
   /** Uuids of page visitors (their inputs are the page's to count, not the bots' totals). */
   const visitors = new Set<string>();
   const servers: Server<'input'>[] = [];
@@ -88,15 +89,8 @@ export async function runMigrationDemo(o: MigrationDemoOptions): Promise<boolean
         },
       };
       server.onMessage(Input, (u, v) => {
-        let s = processed.get(u.uuid);
-        if (!s) {
-          s = { next: 1, count: 0, outOfOrder: 0 };
-          processed.set(u.uuid, s);
-          if (ClusterView.isVisitor(u.username)) visitors.add(u.uuid);
-        }
-        if (v.seq !== s.next) s.outOfOrder++;
-        s.next = v.seq + 1;
-        s.count++;
+        if (recordInput(processed, u.uuid, v.seq).first && ClusterView.isVisitor(u.username))
+          visitors.add(u.uuid);
         const p = avatars.get(u)?.get(Position);
         if (p) {
           p.x += v.dx;

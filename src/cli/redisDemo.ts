@@ -10,6 +10,7 @@ import { Server } from '../server/Server.js';
 import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer } from '../transport/index.js';
 import { tlsStreamServer } from '../transport/stream/index.js';
+import { type InputLedger, recordInput } from './inputLedger.js';
 import { hasRedisServer, type LocalRedis, startLocalRedis } from './localRedis.js';
 
 /** Options of `baton demo --redis`. */
@@ -92,7 +93,7 @@ export async function runRedisDemo(o: RedisDemoOptions): Promise<boolean> {
     });
     const serverCert = certs.backends['demo-backend'];
 
-    const processed = new Map<string, { next: number; count: number; outOfOrder: number }>();
+    const processed: InputLedger = new Map();
     const servers = new Map<string, Server<'input'>>();
     for (const [id, host] of BACKENDS) {
       const { registry, ticketKeys, nonces } = stores();
@@ -100,16 +101,7 @@ export async function runRedisDemo(o: RedisDemoOptions): Promise<boolean> {
       open.push({ close: () => server.close('demo over') });
       const room = server.createRoom();
       server.on('connect', (u) => room.addUser(u));
-      server.onMessage(Input, (u, v) => {
-        let s = processed.get(u.uuid);
-        if (!s) {
-          s = { next: 1, count: 0, outOfOrder: 0 };
-          processed.set(u.uuid, s);
-        }
-        if (v.seq !== s.next) s.outOfOrder++;
-        s.next = v.seq + 1;
-        s.count++;
-      });
+      server.onMessage(Input, (u, v) => recordInput(processed, u.uuid, v.seq));
       const keys = await ticketKeys.generate(id);
       const address = await server.listenProxies(
         tlsStreamServer({ cert: serverCert.cert, key: serverCert.key, ca: certs.ca.cert, port: 0 }),

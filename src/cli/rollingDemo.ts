@@ -9,6 +9,7 @@ import { OfflineAuthenticator } from '../session/Authenticator.js';
 import { udpClient, udpServer, websocketClient, websocketServer } from '../transport/index.js';
 import { createDemoCertificates, type DemoCertificates } from './certsDemo.js';
 import { listenDemoBackend } from './demoBackend.js';
+import { type InputLedger, recordInput } from './inputLedger.js';
 import { sleep } from './signals.js';
 
 /** Options of the rolling-restart demo (the default `baton demo`). */
@@ -33,7 +34,7 @@ const protocol = defineProtocol({
 const BACKENDS = ['backend-1', 'backend-2', 'backend-3'];
 
 /** Inputs processed per player (by uuid), over every backend and every restart. */
-type Processed = Map<string, { next: number; count: number; outOfOrder: number }>;
+type Processed = InputLedger;
 
 /**
  * A rolling restart, on one machine: one proxy, three backends (this process, mutual TLS), bots
@@ -198,14 +199,7 @@ async function startBackend(
     },
   };
   server.onMessage(Input, (u, v) => {
-    let s = processed.get(u.uuid);
-    if (!s) {
-      s = { next: 1, count: 0, outOfOrder: 0 };
-      processed.set(u.uuid, s);
-    }
-    if (v.seq !== s.next) s.outOfOrder++;
-    s.next = v.seq + 1;
-    s.count++;
+    recordInput(processed, u.uuid, v.seq);
     const p = avatars.get(u)?.get(Position);
     if (p) {
       p.x += v.dx;
